@@ -1,0 +1,57 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+    name: "rrstore",
+    platforms: [.macOS(.v14)],
+    products: [
+        .library(name: "RRStoreCore", targets: ["RRStoreCore"]),
+        .library(name: "RRStoreStorage", targets: ["RRStoreStorage"]),
+        .executable(name: "rrstore", targets: ["rrstore"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
+        .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.0"),
+    ],
+    targets: [
+        // System libraries the user chose: OpenSSL libcrypto (SHA-256, HMAC), zlib, libcurl.
+        .systemLibrary(
+            name: "CCrypto",
+            pkgConfig: "libcrypto",
+            providers: [.apt(["libssl-dev"]), .brew(["openssl@3"])]
+        ),
+        .systemLibrary(
+            name: "CZlib",
+            pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]
+        ),
+        .systemLibrary(
+            name: "CCurl",
+            pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-openssl-dev"]), .brew(["curl"])]
+        ),
+        // Digests, base64, the JSON byte scanner, rewrite and rehydrate. No network, no files.
+        .target(name: "RRStoreCore", dependencies: ["CCrypto", "CZlib"]),
+        // Where bytes live: content-addressed asset directories (and, later, S3 and databases).
+        .target(name: "RRStoreStorage", dependencies: ["RRStoreCore"]),
+        .executableTarget(
+            name: "rrstore",
+            dependencies: [
+                "RRStoreCore", "RRStoreStorage",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(
+            name: "RRStoreCoreTests",
+            dependencies: [
+                "RRStoreCore", "CCurl",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ]
+        ),
+        .testTarget(
+            name: "RRStoreCLITests",
+            dependencies: ["RRStoreCore", "RRStoreStorage"]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,172 @@
+/// Where the rehydrator gets an asset's bytes.
+public protocol AssetSource {
+    /// The stored bytes of the asset, or an error with code `.missingAsset`.
+    func bytes(for reference: AssetReference) throws -> [UInt8]
+}
+
+/// An `AssetSource` over a dictionary, for tests and small in-memory jobs.
+public struct InMemoryAssetSource: AssetSource {
+    public var assets: [SHA256Digest: [UInt8]]
+    public init(_ assets: [SHA256Digest: [UInt8]] = [:]) { self.assets = assets }
+    public func bytes(for reference: AssetReference) throws -> [UInt8] {
+        guard let bytes = assets[reference.digest] else { throw RRStoreError.missingAsset(reference) }
+        return bytes
+    }
+}
+
+extension RRStoreError {
+    public static func missingAsset(_ reference: AssetReference) -> RRStoreError {
+        RRStoreError(.missingAsset, "asset \(reference.digest) is referenced but not stored; was it uploaded (or rewritten with the same asset directory)?")
+    }
+}
+
+public enum RehydrateMode: Sendable, Equatable {
+    /// Every reference put back: the original bytes exactly.
+    case inline
+    /// Base64 data-URI assets become `<base>/assets/sha256:<hex>` URLs (inside text too);
+    /// text and tree assets are put back inline.
+    case url(base: String)
+}
+
+/// Puts assets back: the exact inverse of `Rewriter`, or with data-URI assets as URLs.
+public struct Rehydrator {
+    public let mode: RehydrateMode
+    public let maxDepth: Int
+    private let urlPrefix: [UInt8]
+
+    public init(mode: RehydrateMode = .inline, maxDepth: Int = 512) {
+        self.mode = mode
+        self.maxDepth = maxDepth
+        if case .url(var base) = mode {
+            while base.hasSuffix("/") { base.removeLast() }
+            urlPrefix = Array((base + "/assets/").utf8)
+        } else {
+            urlPrefix = []
+        }
+    }
+
+    /// Rehydrates one JSON value (one event), appending the result to `out`.
+    public func rehydrate(_ input: UnsafeRawBufferPointer, into out: inout [UInt8], source: some AssetSource) throws {
+        try rehydrate(input, into: &out, source: source, depth: 0)
+    }
+
+    public func rehydrate(_ input: [UInt8], source: some AssetSource) throws -> [UInt8] {
+        var out = [UInt8]()
+        try input.withUnsafeBytes { try rehydrate($0, into: &out, source: source) }
+        return out
+    }
+
+    private func rehydrate(_ input: UnsafeRawBufferPointer, into out: inout [UInt8], source: some AssetSource, depth: Int) throws {
+        guard depth <= maxDepth else {
+            throw RRStoreError(.nestingTooDeep, "tree assets nest deeper than \(maxDepth) levels")
+        }
+        var scanner = JSONScanner(input, maxDepth: maxDepth)
+        var copied = 0
+        while true {
+            let token = try scanner.next()
+            switch token.kind {
+            case .string:
+                let content = UnsafeRawBufferPointer(rebasing: input[token.contentRange])
+                guard AssetReference.looksLikeReference(content) else { continue }
+                let ref = try AssetReference(parsing: content)
+                out.append(contentsOf: UnsafeRawBufferPointer(rebasing: input[copied..<token.start]))
+                copied = token.end
+                try expand(ref, into: &out, source: source, depth: depth)
+            case .end:
+                out.append(contentsOf: UnsafeRawBufferPointer(rebasing: input[copied...]))
+                return
+            default:
+                continue
+            }
+        }
+    }
+
+    private func expand(_ ref: AssetReference, into out: inout [UInt8], source: some AssetSource, depth: Int) throws {
+        let bytes = try source.bytes(for: ref)
+        try bytes.withUnsafeBytes { bytes in
+            switch ref.kind {
+            case .tree:
+                try rehydrate(bytes, into: &out, source: source, depth: depth + 1)
+            case .dataURI:
+                out.append(UInt8(ascii: "\""))
+                if urlPrefix.isEmpty {
+                    out.append(contentsOf: DataURI.scheme)
+                    out.append(contentsOf: ref.dataHeader!.utf8)
+                    out.append(UInt8(ascii: ","))
+                    Base64.encode(bytes, appendingTo: &out)
+                } else {
+                    appendURL(ref.digest, to: &out)
+                }
+                out.append(UInt8(ascii: "\""))
+            case .text:
+                out.append(UInt8(ascii: "\""))
+                JSONStringCoding.appendEscaped(bytes, to: &out)
+                out.append(UInt8(ascii: "\""))
+            case .jsonText:
+                out.append(UInt8(ascii: "\""))
+                out.append(contentsOf: bytes)
+                out.append(UInt8(ascii: "\""))
+            case .nestedText:
+                out.append(UInt8(ascii: "\""))
+                try expandNested(bytes, into: &out, source: source)
+                out.append(UInt8(ascii: "\""))
+            }
+        }
+    }
+
+    private func appendURL(_ digest: SHA256Digest, to out: inout [UInt8]) {
+        urlPrefix.withUnsafeBytes { JSONStringCoding.appendEscaped($0, to: &out) }
+        out.append(contentsOf: SHA256Digest.prefix.utf8)
+        digest.appendHex(to: &out)
+    }
+
+    /// Text with embedded `data:<header>,rrasset:sha256:<hex>` payload references.
+    private func expandNested(_ text: UnsafeRawBufferPointer, into out: inout [UInt8], source: some AssetSource) throws {
+        let prefix = AssetReference.assetPrefix
+        let n = text.count
+        var copied = 0
+        var i = 0
+        var decodedText = [UInt8]()
+        func flushEscaped(upTo end: Int) {
+            JSONStringCoding.appendEscaped(UnsafeRawBufferPointer(rebasing: text[copied..<end]), to: &out)
+        }
+        while i + prefix.count + 64 <= n {
+            guard text[i] == UInt8(ascii: "r"), text[i + 1] == UInt8(ascii: "r"),
+                  UnsafeRawBufferPointer(rebasing: text[i..<(i + prefix.count)]).elementsEqual(prefix)
+            else { i += 1; continue }
+            let hexStart = i + prefix.count
+            guard let digest = SHA256Digest(hexBytes: UnsafeRawBufferPointer(rebasing: text[hexStart..<(hexStart + 64)])),
+                  let header = Rehydrator.embeddedHeader(in: text, commaAt: i - 1)
+            else {
+                throw RRStoreError(.invalidReference, "nested text asset holds a malformed embedded reference at byte \(i)")
+            }
+            let ref = AssetReference(digest: digest, kind: .dataURI, dataHeader: String(decoding: UnsafeRawBufferPointer(rebasing: text[header]), as: UTF8.self))
+            if urlPrefix.isEmpty {
+                flushEscaped(upTo: i)
+                let payload = try source.bytes(for: ref)
+                decodedText.removeAll(keepingCapacity: true)
+                payload.withUnsafeBytes { Base64.encode($0, appendingTo: &decodedText) }
+                out.append(contentsOf: decodedText)
+            } else {
+                flushEscaped(upTo: header.lowerBound - DataURI.scheme.count)
+                appendURL(digest, to: &out)
+            }
+            i = hexStart + 64
+            copied = i
+        }
+        flushEscaped(upTo: n)
+    }
+
+    /// The range of the `<media type>;base64` header whose `,` stands at `comma`.
+    private static func embeddedHeader(in text: UnsafeRawBufferPointer, commaAt comma: Int) -> Range<Int>? {
+        guard comma > 0, text[comma] == UInt8(ascii: ",") else { return nil }
+        var start = comma
+        while start > 0, DataURI.headerByte[Int(text[start - 1])] { start -= 1 }
+        let scheme = DataURI.scheme
+        guard start >= scheme.count,
+              UnsafeRawBufferPointer(rebasing: text[(start - scheme.count)..<start]).elementsEqual(scheme),
+              DataURI.isValidBase64Header(UnsafeRawBufferPointer(rebasing: text[start..<comma]))
+        else { return nil }
+        return start..<comma
+    }
+}

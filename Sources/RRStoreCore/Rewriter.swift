@@ -1,0 +1,219 @@
+public struct RewriteOptions: Sendable, Equatable {
+    /// String values at least this long (raw bytes between the quotes) become assets.
+    public var minStringSize: Int = 1024
+    /// Objects and arrays at least this long, measured after their own children were
+    /// replaced, become tree assets. The event itself (the outermost value) never does.
+    public var minTreeSize: Int = 4096
+    /// Base64 `data:` URIs inside text at least this long are cut out of it.
+    public var minEmbeddedDataURISize: Int = 1024
+    /// Deeper JSON is rejected.
+    public var maxDepth: Int = 512
+
+    public init(minStringSize: Int = 1024, minTreeSize: Int = 4096, minEmbeddedDataURISize: Int = 1024, maxDepth: Int = 512) {
+        self.minStringSize = max(minStringSize, 1)
+        self.minTreeSize = max(minTreeSize, 2)
+        self.minEmbeddedDataURISize = max(minEmbeddedDataURISize, 1)
+        self.maxDepth = maxDepth
+    }
+}
+
+/// Cuts large values out of one event and leaves references in their place, in one pass
+/// over the event's bytes.
+///
+/// Every byte that is not replaced is copied as it is, so key order, number spelling,
+/// escapes and whitespace survive. Values are replaced bottom-up: when a container closes,
+/// its children were already replaced, so its size and digest are those of its rewritten
+/// bytes (a Merkle tree: an unchanged subtree keeps its digest wherever it appears).
+///
+/// Output is appended to the caller's buffer lazily: bytes are copied only when a
+/// replacement needs them in place, so long runs are copied with one `memcpy`.
+public struct Rewriter {
+    public let options: RewriteOptions
+    private var frames: [Int] = []
+    private var decoded: [UInt8] = []
+    private var unescaped: [UInt8] = []
+    private var nested: [UInt8] = []
+    private var reference: [UInt8] = []
+
+    public init(options: RewriteOptions = RewriteOptions()) {
+        self.options = options
+    }
+
+    /// Rewrites the JSON value in `input` (one event), appending the result to `out` and
+    /// handing each extracted asset to `sink` (bytes valid only during the call). On a
+    /// thrown error, `out` may hold part of the event: callers discard it.
+    public mutating func rewrite(
+        _ input: UnsafeRawBufferPointer,
+        into out: inout [UInt8],
+        sink: (ExtractedAsset) throws -> Void
+    ) throws {
+        var scanner = JSONScanner(input, maxDepth: options.maxDepth)
+        frames.removeAll(keepingCapacity: true)
+        var copied = 0
+        while true {
+            let token = try scanner.next()
+            switch token.kind {
+            case .beginObject, .beginArray:
+                frames.append(out.count + (token.start - copied))
+            case .endObject, .endArray:
+                let start = frames.removeLast()
+                guard !frames.isEmpty else { break }
+                let size = out.count + (token.end - copied) - start
+                guard size >= options.minTreeSize else { break }
+                out.append(contentsOf: UnsafeRawBufferPointer(rebasing: input[copied..<token.end]))
+                copied = token.end
+                let ref = try out.withUnsafeBytes { buffer -> AssetReference in
+                    let bytes = UnsafeRawBufferPointer(rebasing: buffer[start...])
+                    let ref = AssetReference(digest: SHA256Digest.hash(bytes), kind: .tree)
+                    try sink(ExtractedAsset(reference: ref, bytes: bytes))
+                    return ref
+                }
+                out.removeLast(out.count - start)
+                appendQuoted(ref, to: &out)
+            case .string:
+                let content = UnsafeRawBufferPointer(rebasing: input[token.contentRange])
+                guard content.count >= options.minStringSize || AssetReference.looksLikeReference(content) else { break }
+                out.append(contentsOf: UnsafeRawBufferPointer(rebasing: input[copied..<token.start]))
+                copied = token.end
+                let ref = try extractString(content, hasEscapes: token.hasEscapes, sink: sink)
+                appendQuoted(ref, to: &out)
+            case .end:
+                out.append(contentsOf: UnsafeRawBufferPointer(rebasing: input[copied...]))
+                return
+            case .key, .number, .literal:
+                break
+            }
+        }
+    }
+
+    /// Convenience for tests and small inputs.
+    public mutating func rewrite(_ input: [UInt8], sink: (ExtractedAsset) throws -> Void) throws -> [UInt8] {
+        var out = [UInt8]()
+        try input.withUnsafeBytes { try rewrite($0, into: &out, sink: sink) }
+        return out
+    }
+
+    private mutating func appendQuoted(_ ref: AssetReference, to out: inout [UInt8]) {
+        out.append(UInt8(ascii: "\""))
+        ref.append(to: &out)
+        out.append(UInt8(ascii: "\""))
+    }
+
+    private mutating func extractString(
+        _ content: UnsafeRawBufferPointer, hasEscapes: Bool, sink: (ExtractedAsset) throws -> Void
+    ) throws -> AssetReference {
+        if !hasEscapes, let ref = try extractDataURI(content, sink: sink) { return ref }
+        if hasEscapes && !JSONStringCoding.unescapeCanonical(content, into: &unescaped) {
+            return try emit(content, kind: .jsonText, sink: sink)
+        }
+        if hasEscapes {
+            return try unescaped.withUnsafeBytes { try extractText($0, sink: sink) }
+        }
+        return try extractText(content, sink: sink)
+    }
+
+    /// A whole-value base64 `data:` URI, stored as its decoded bytes; nil if `content` is
+    /// not one this rewriter can put back exactly.
+    private mutating func extractDataURI(_ content: UnsafeRawBufferPointer, sink: (ExtractedAsset) throws -> Void) throws -> AssetReference? {
+        guard content.starts(with: DataURI.scheme) else { return nil }
+        let headerEnd = min(content.count, DataURI.scheme.count + 257)
+        guard let comma = content[DataURI.scheme.count..<headerEnd].firstIndex(of: UInt8(ascii: ",")) else { return nil }
+        let header = UnsafeRawBufferPointer(rebasing: content[DataURI.scheme.count..<comma])
+        guard DataURI.isValidBase64Header(header) else { return nil }
+        let payload = UnsafeRawBufferPointer(rebasing: content[(comma + 1)...])
+        guard payload.count > 0, let digest = decodeAndHash(payload) else { return nil }
+        let ref = AssetReference(digest: digest, kind: .dataURI, dataHeader: String(decoding: header, as: UTF8.self))
+        try decoded.withUnsafeBytes { try sink(ExtractedAsset(reference: ref, bytes: $0)) }
+        return ref
+    }
+
+    /// Decodes canonical base64 into `decoded` and returns its digest.
+    private mutating func decodeAndHash(_ payload: UnsafeRawBufferPointer) -> SHA256Digest? {
+        let capacity = payload.count / 4 * 3
+        if decoded.count < capacity { decoded = [UInt8](repeating: 0, count: capacity) }
+        guard let count = decoded.withUnsafeMutableBytes({ Base64.decodeCanonical(payload, into: $0) }) else { return nil }
+        decoded.removeLast(decoded.count - count)
+        return decoded.withUnsafeBytes { SHA256Digest.hash($0) }
+    }
+
+    /// Text (already unescaped): cut out embedded data URIs if there are any worth it,
+    /// then store it.
+    private mutating func extractText(_ text: UnsafeRawBufferPointer, sink: (ExtractedAsset) throws -> Void) throws -> AssetReference {
+        if try cutEmbeddedDataURIs(text, sink: sink) {
+            return try nested.withUnsafeBytes { try emit($0, kind: .nestedText, sink: sink) }
+        }
+        return try emit(text, kind: .text, sink: sink)
+    }
+
+    private func emit(_ bytes: UnsafeRawBufferPointer, kind: AssetKind, sink: (ExtractedAsset) throws -> Void) throws -> AssetReference {
+        let ref = AssetReference(digest: SHA256Digest.hash(bytes), kind: kind)
+        try sink(ExtractedAsset(reference: ref, bytes: bytes))
+        return ref
+    }
+
+    /// Writes `text` with each large embedded base64 payload replaced by
+    /// `rrasset:sha256:<hex>` to `nested`; returns false (and leaves `nested` unspecified)
+    /// when nothing was cut. Text that already holds `rrasset:` is never cut, so every
+    /// embedded reference in stored nested text is genuine.
+    private mutating func cutEmbeddedDataURIs(_ text: UnsafeRawBufferPointer, sink: (ExtractedAsset) throws -> Void) throws -> Bool {
+        let minPayload = options.minEmbeddedDataURISize
+        guard text.count >= minPayload, let base = text.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return false }
+        let n = text.count
+        let marker = DataURI.base64Suffix  // ";base64"
+        var copied = 0
+        var cut = false
+        var i = marker.count
+        while i < n {
+            // Find ",", then check that ";base64" stands before it and "data:<header>" before that.
+            guard base[i] == UInt8(ascii: ","), base[i - 1] == UInt8(ascii: "4"),
+                  UnsafeRawBufferPointer(start: base + i - marker.count, count: marker.count).elementsEqual(marker)
+            else { i += 1; continue }
+            var headerStart = i - marker.count
+            while headerStart > 0, DataURI.headerByte[Int(base[headerStart - 1])], i - headerStart < 256 { headerStart -= 1 }
+            let schemeStart = headerStart - DataURI.scheme.count
+            guard schemeStart >= 0,
+                  UnsafeRawBufferPointer(start: base + schemeStart, count: DataURI.scheme.count).elementsEqual(DataURI.scheme)
+            else { i += 1; continue }
+            var payloadEnd = i + 1
+            while payloadEnd < n, Base64.isAlphabetByte(base[payloadEnd]) { payloadEnd += 1 }
+            var padding = 0
+            while payloadEnd < n, padding < 2, base[payloadEnd] == UInt8(ascii: "=") { payloadEnd += 1; padding += 1 }
+            let payload = UnsafeRawBufferPointer(start: base + i + 1, count: payloadEnd - i - 1)
+            guard payload.count >= minPayload, let digest = decodeAndHash(payload) else { i = payloadEnd; continue }
+            if !cut {
+                if AssetReference.containsAssetMarker(text) { return false }
+                nested.removeAll(keepingCapacity: true)
+                cut = true
+            }
+            let header = UnsafeRawBufferPointer(start: base + headerStart, count: i - headerStart)
+            let ref = AssetReference(digest: digest, kind: .dataURI, dataHeader: String(decoding: header, as: UTF8.self))
+            try decoded.withUnsafeBytes { try sink(ExtractedAsset(reference: ref, bytes: $0)) }
+            nested.append(contentsOf: UnsafeRawBufferPointer(start: base + copied, count: i + 1 - copied))
+            nested.append(contentsOf: AssetReference.assetPrefix)
+            digest.appendHex(to: &nested)
+            copied = payloadEnd
+            i = payloadEnd
+        }
+        guard cut else { return false }
+        nested.append(contentsOf: UnsafeRawBufferPointer(start: base + copied, count: n - copied))
+        return true
+    }
+}
+
+extension AssetReference {
+    /// Whether `rrasset:` occurs anywhere in `text`.
+    static func containsAssetMarker(_ text: UnsafeRawBufferPointer) -> Bool {
+        let marker = assetMarker
+        guard text.count >= marker.count else { return false }
+        var i = 0
+        let last = text.count - marker.count
+        while i <= last {
+            if text[i] == UInt8(ascii: "r"), text[i + 1] == UInt8(ascii: "r"),
+               UnsafeRawBufferPointer(rebasing: text[i..<(i + marker.count)]).elementsEqual(marker) {
+                return true
+            }
+            i += 1
+        }
+        return false
+    }
+}

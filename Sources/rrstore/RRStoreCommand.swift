@@ -1,0 +1,45 @@
+import ArgumentParser
+import RRStoreCore
+
+@main
+struct RRStoreCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rrstore",
+        abstract: "Store rrweb session recordings with their large values deduplicated.",
+        subcommands: [RewriteCommand.self, RehydrateCommand.self]
+    )
+}
+
+/// Runs a command body, turning rrstore errors into one clear line on stderr and exit 1.
+func reportingErrors(_ body: () throws -> Void) throws {
+    do {
+        try body()
+    } catch let error as RRStoreError {
+        printError("rrstore: error: \(error)")
+        throw ExitCode.failure
+    }
+}
+
+func printError(_ message: String) {
+    var standardError = StandardError()
+    print(message, to: &standardError)
+}
+
+struct StandardError: TextOutputStream {
+    mutating func write(_ string: String) {
+        var bytes = Array(string.utf8)
+        bytes.withUnsafeMutableBytes { buffer in
+            var offset = 0
+            while offset < buffer.count {
+                let n = _write(2, buffer.baseAddress! + offset, buffer.count - offset)
+                if n <= 0 { return }
+                offset += n
+            }
+        }
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+private func _write(_ fd: Int32, _ p: UnsafeRawPointer, _ n: Int) -> Int { Glibc.write(fd, p, n) }
+#endif
