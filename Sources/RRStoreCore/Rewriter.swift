@@ -171,7 +171,9 @@ public struct Rewriter {
             var headerStart = i - marker.count
             while headerStart > 0, DataURI.headerByte[Int(base[headerStart - 1])], i - headerStart < 256 { headerStart -= 1 }
             let schemeStart = headerStart - DataURI.scheme.count
-            guard schemeStart >= 0,
+            // schemeStart >= copied: a payload cut before may have swallowed this "data"
+            // (its letters are base64 too); cuts must never overlap.
+            guard schemeStart >= copied,
                   UnsafeRawBufferPointer(start: base + schemeStart, count: DataURI.scheme.count).elementsEqual(DataURI.scheme)
             else { i += 1; continue }
             var payloadEnd = i + 1

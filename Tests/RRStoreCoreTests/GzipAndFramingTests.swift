@@ -1,0 +1,84 @@
+import RRStoreCore
+import Testing
+
+@Suite struct GzipTests {
+    @Test func roundTripsAndHandlesMultipleMembers() throws {
+        let a = bytes(String(repeating: "hello rrweb ", count: 5000))
+        let b = bytes("second member")
+        let gzA = try GzipEncoder.compress(a)
+        #expect(gzA.count < a.count / 10)
+        #expect(try GzipDecoder.decompress(gzA) == a)
+        #expect(try GzipDecoder.decompress(gzA + GzipEncoder.compress(b)) == a + b)
+    }
+
+    @Test func truncatedGzipIsAnError() throws {
+        let gz = try GzipEncoder.compress(bytes(String(repeating: "x", count: 10000)))
+        for cut in [gz.count - 1, gz.count - 8, gz.count / 2, 10] {
+            #expect(throws: RRStoreError.self) { try GzipDecoder.decompress(Array(gz[..<cut])) }
+            do {
+                _ = try GzipDecoder.decompress(Array(gz[..<cut]))
+            } catch let error as RRStoreError {
+                #expect(error.code == .invalidGzip)
+                #expect(error.message.contains("truncated"))
+            }
+        }
+    }
+
+    @Test func corruptGzipIsAnError() throws {
+        var gz = try GzipEncoder.compress(bytes(String(repeating: "abc", count: 1000)))
+        gz[gz.count / 2] ^= 0xFF
+        gz[gz.count / 2 + 1] ^= 0xFF
+        #expect(throws: RRStoreError.self) { try GzipDecoder.decompress(gz) }
+    }
+
+    @Test func decompressionBombIsBounded() throws {
+        let gz = try GzipEncoder.compress([UInt8](repeating: 0, count: 1 << 20))
+        #expect(throws: RRStoreError.self) { try GzipDecoder.decompress(gz, maxOutputBytes: 1000) }
+    }
+}
+
+@Suite struct EventFramerTests {
+    @Test func splitsArraysAndNDJSONIntoExactEventBytesAtAnyChunkSize() throws {
+        let array = #"[ {"a":"]}\"[{"} ,{"b":[1,{"c":2}]},{"s":"\\"}]"#
+        let ndjson = "{\"a\":1}\n{\"b\" : [\n1]}\r\n  {\"c\":\"\\\"}\"}\n"
+        for chunk in [1, 2, 3, 7, 1000] {
+            #expect(try frameEvents(bytes(array), chunkSize: chunk).map(text) == [#"{"a":"]}\"[{"}"#, #"{"b":[1,{"c":2}]}"#, #"{"s":"\\"}"#])
+            #expect(try frameEvents(bytes(ndjson), chunkSize: chunk).map(text) == ["{\"a\":1}", "{\"b\" : [\n1]}", "{\"c\":\"\\\"}\"}"])
+        }
+        #expect(try frameEvents(bytes("[]")).isEmpty)
+        #expect(try frameEvents(bytes("  ")).isEmpty)
+    }
+
+    @Test(arguments: [
+        ("[{\"a\":1}", RRStoreError.Code.truncatedInput),
+        ("[{\"a\":1},", .truncatedInput),
+        ("{\"a\":1}{\"b\":", .truncatedInput),
+        ("[{\"a\":1}] x", .invalidEvent),
+        ("[{\"a\":1} {\"b\":1}]", .invalidEvent),
+        ("[1,2]", .invalidEvent),
+        ("\"text\"", .invalidEvent),
+    ])
+    func reportsBrokenFraming(input: String, code: RRStoreError.Code) {
+        do {
+            _ = try frameEvents(bytes(input))
+            Issue.record("\(input) should fail")
+        } catch let error as RRStoreError {
+            #expect(error.code == code, "\(input): \(error)")
+        } catch {
+            Issue.record("unexpected \(error)")
+        }
+    }
+
+    @Test func limitsEventSize() {
+        var framer = EventFramer(maxEventSize: 10)
+        #expect(throws: RRStoreError.self) {
+            try framer.feed(bytes("[{\"a\":\"0123456789\"}]")) { _ in }
+        }
+    }
+}
+
+@Suite struct CurlShimTests {
+    @Test func libcurlLinksAndTypedOptionsWork() throws {
+        try CurlProbe.check()
+    }
+}

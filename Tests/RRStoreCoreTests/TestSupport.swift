@@ -1,0 +1,92 @@
+import Foundation
+import RRStoreCore
+import Testing
+
+func bytes(_ s: String) -> [UInt8] { Array(s.utf8) }
+func text(_ b: [UInt8]) -> String { String(decoding: b, as: UTF8.self) }
+
+/// Collects what the rewriter extracts, like a store would.
+final class CollectingSink {
+    var assets: [SHA256Digest: [UInt8]] = [:]
+    var extracted: [AssetReference] = []
+    var source: InMemoryAssetSource { InMemoryAssetSource(assets) }
+
+    func callAsFunction(_ asset: ExtractedAsset) {
+        let stored = Array(asset.bytes)
+        #expect(SHA256Digest.hash(stored) == asset.digest, "every asset is named by the SHA-256 of its stored bytes")
+        if let existing = assets[asset.digest] { #expect(existing == stored) }
+        assets[asset.digest] = stored
+        extracted.append(asset.reference)
+    }
+}
+
+/// Rewrites `input`, rehydrates the result, and checks it is the input byte for byte.
+@discardableResult
+func roundTrip(_ input: [UInt8], options: RewriteOptions = RewriteOptions(), sink: CollectingSink = CollectingSink(),
+               sourceLocation: SourceLocation = #_sourceLocation) throws -> [UInt8] {
+    var rewriter = Rewriter(options: options)
+    let rewritten = try rewriter.rewrite(input) { sink($0) }
+    let back = try Rehydrator().rehydrate(rewritten, source: sink.source)
+    #expect(back == input, "rehydrate(rewrite(x)) == x for \(text(Array(input.prefix(200))))", sourceLocation: sourceLocation)
+    return rewritten
+}
+
+func sha(_ s: String) -> SHA256Digest { SHA256Digest.hash(Array(s.utf8)) }
+func sha(_ b: [UInt8]) -> SHA256Digest { SHA256Digest.hash(b) }
+
+enum Corpus {
+    /// `../shared/corpus` beside the repository (CI lays a copy of shared/ there).
+    static let directory: URL = {
+        URL(fileURLWithPath: #filePath)
+            .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("shared/corpus")
+    }()
+
+    /// Every session file in the corpus, sorted. Fails the test if there are none.
+    static func sessions() throws -> [URL] {
+        let manager = FileManager.default
+        guard let enumerator = manager.enumerator(at: directory, includingPropertiesForKeys: nil) else {
+            throw RRStoreError(.io, "the corpus is missing at \(directory.path); it belongs at ../shared/corpus beside the repository")
+        }
+        let files = enumerator.compactMap { $0 as? URL }.filter { $0.lastPathComponent.hasSuffix(".json.gz") }
+            .sorted { $0.path < $1.path }
+        guard !files.isEmpty else {
+            throw RRStoreError(.io, "no sessions (*.json.gz) under \(directory.path)")
+        }
+        return files
+    }
+
+    /// The session's JSON text (decompressed).
+    static func load(_ url: URL) throws -> [UInt8] {
+        try GzipDecoder.decompress(Array(Data(contentsOf: url)))
+    }
+}
+
+/// Splits JSON text into events with the framer.
+func frameEvents(_ input: [UInt8], chunkSize: Int = 1 << 16) throws -> [[UInt8]] {
+    var framer = EventFramer()
+    var events: [[UInt8]] = []
+    var offset = 0
+    while offset < input.count {
+        let end = min(offset + chunkSize, input.count)
+        try input[offset..<end].withUnsafeBytes { chunk in
+            try framer.feed(chunk) { events.append(Array($0)) }
+        }
+        offset = end
+    }
+    try framer.finish()
+    return events
+}
+
+/// A small deterministic generator (SplitMix64) for randomized inputs.
+struct SplitMix64: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
