@@ -12,7 +12,7 @@ public final class FileAssetStore: AssetSource {
     public let verifyReads: Bool
     private var known = Set<SHA256Digest>()
     private var createdDirectories = Set<String>()
-    private var cache = AssetCache(capacityBytes: 64 << 20)
+    private var cache = AssetCache(capacityBytes: 16 << 20)
 
     public init(root: String, verifyReads: Bool = true) throws {
         var root = root

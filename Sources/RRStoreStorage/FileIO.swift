@@ -105,20 +105,24 @@ public enum FileSystem {
         try FileDescriptor.with(path, flags: O_RDONLY | O_DIRECTORY) { try $0.sync(path: path) }
     }
 
-    /// Reads a whole file.
+    /// Reads a whole file (also /proc files, whose size `stat` reports as 0).
     public static func readAll(_ path: String) throws -> [UInt8] {
         try FileDescriptor.with(path, flags: O_RDONLY) { fd in
             let size = try fd.size(path: path)
-            var bytes = [UInt8](repeating: 0, count: size)
+            var bytes = [UInt8](repeating: 0, count: size > 0 ? size : 4096)
             var filled = 0
-            try bytes.withUnsafeMutableBytes { buffer in
-                while filled < size {
-                    let n = try fd.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[filled...]), path: path)
-                    if n == 0 { break }
-                    filled += n
+            while true {
+                if filled == bytes.count {
+                    if size > 0 { break }
+                    bytes.append(contentsOf: repeatElement(0, count: bytes.count))
                 }
+                let n = try bytes.withUnsafeMutableBytes {
+                    try fd.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[filled...]), path: path)
+                }
+                if n == 0 { break }
+                filled += n
             }
-            if filled < size { bytes.removeLast(size - filled) }
+            bytes.removeLast(bytes.count - filled)
             return bytes
         }
     }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import RRStoreCore
+import RRStoreStorage
 
 @main
 struct RRStoreCommand: ParsableCommand {
@@ -37,6 +38,20 @@ struct StandardError: TextOutputStream {
             }
         }
     }
+}
+
+/// The process's peak resident set size in bytes (VmHWM), or nil where /proc is missing.
+func peakResidentBytes() -> Int? {
+    guard let status = try? FileSystem.readAll("/proc/self/status") else { return nil }
+    for line in String(decoding: status, as: UTF8.self).split(separator: "\n") where line.hasPrefix("VmHWM:") {
+        let digits = line.split(separator: " ").dropFirst().first.flatMap { Int($0) }
+        return digits.map { $0 * 1024 }
+    }
+    return nil
+}
+
+func peakMemoryLine() -> String {
+    "peak memory: " + (peakResidentBytes().map { "\($0 >> 20) MiB" } ?? "unknown")
 }
 
 #if canImport(Glibc)

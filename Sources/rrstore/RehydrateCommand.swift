@@ -45,6 +45,8 @@ struct RehydrateCommand: ParsableCommand {
                 }
             }
             try output.flush()
+            printError(["events: \(events)", "bytes in: \(reader.bytesDecoded)", "bytes out: \(output.bytesWritten)",
+                        peakMemoryLine()].joined(separator: "\n"))
         }
     }
 }

@@ -93,6 +93,7 @@ struct RewriteSummary {
             "bytes out (new assets): \(newBytes)",
             "events out / in: \(bytesIn > 0 ? formatted(Double(bytesOut) / Double(bytesIn)) : "-")",
             "seconds: \(formatted(seconds)) (\(seconds > 0 ? formatted(Double(bytesIn) / seconds / 1e6) : "-") MB/s)",
+            peakMemoryLine(),
             "assets (kind: new count/bytes, reused count/bytes):",
         ]
         for kind in AssetKind.allCases {

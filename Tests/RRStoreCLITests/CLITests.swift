@@ -1,0 +1,206 @@
+import Foundation
+import RRStoreCore
+import RRStoreStorage
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The `rrstore` binary, built beside this test bundle.
+enum CLI {
+    static let binary: URL = {
+        let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        var directory = exe.deletingLastPathComponent()
+        // The bundle may be a directory (rrstorePackageTests.xctest/...) or a plain executable.
+        while !FileManager.default.fileExists(atPath: directory.appendingPathComponent("rrstore").path), directory.path != "/" {
+            directory = directory.deletingLastPathComponent()
+        }
+        return directory.appendingPathComponent("rrstore")
+    }()
+
+    struct Result {
+        var status: Int32
+        var stdout: Data
+        var stderr: String
+    }
+
+    /// Runs rrstore with `arguments`, feeding `stdin` from a file if given.
+    static func run(_ arguments: [String], stdinFile: URL? = nil, stdoutFile: URL? = nil) throws -> Result {
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = arguments
+        let errorFile = FileManager.default.temporaryDirectory.appendingPathComponent("rrstore-stderr-\(UUID().uuidString)")
+        FileManager.default.createFile(atPath: errorFile.path, contents: nil)
+        defer { try? FileManager.default.removeItem(at: errorFile) }
+        process.standardError = try FileHandle(forWritingTo: errorFile)
+        let outputPipe = Pipe()
+        if let stdoutFile {
+            FileManager.default.createFile(atPath: stdoutFile.path, contents: nil)
+            process.standardOutput = try FileHandle(forWritingTo: stdoutFile)
+        } else {
+            process.standardOutput = outputPipe
+        }
+        if let stdinFile { process.standardInput = try FileHandle(forReadingFrom: stdinFile) }
+        try process.run()
+        // Standard error goes to a file, so reading the output pipe to its end cannot deadlock.
+        let output = stdoutFile == nil ? outputPipe.fileHandleForReading.readDataToEndOfFile() : Data()
+        process.waitUntilExit()
+        let errorText = String(decoding: try Data(contentsOf: errorFile), as: UTF8.self)
+        return Result(status: process.terminationStatus, stdout: output, stderr: errorText)
+    }
+
+}
+
+func temporaryDirectory() throws -> URL {
+    let url = FileManager.default.temporaryDirectory.appendingPathComponent("rrstore-cli-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    return url
+}
+
+enum Corpus {
+    static let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/corpus")
+
+    static func sessions() throws -> [URL] {
+        let files = (FileManager.default.enumerator(at: directory, includingPropertiesForKeys: nil)?.compactMap { $0 as? URL } ?? [])
+            .filter { $0.lastPathComponent.hasSuffix(".json.gz") }.sorted { $0.path < $1.path }
+        guard !files.isEmpty else { throw RRStoreError(.io, "no corpus sessions under \(directory.path)") }
+        return files
+    }
+
+    /// The session's events, each on its own line: what `rehydrate` must give back.
+    static func eventsAsNDJSON(_ url: URL) throws -> Data {
+        let raw = try GzipDecoder.decompress(Array(try Data(contentsOf: url)))
+        var framer = EventFramer()
+        var out = Data()
+        try framer.feed(raw) { out.append(contentsOf: $0); out.append(0x0A) }
+        try framer.finish()
+        return out
+    }
+}
+
+@Suite(.serialized) struct CLITests {
+    @Test func everyCorpusSessionRoundTripsThroughTheCLIAndAssetsAreWrittenOnce() throws {
+        let work = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: work) }
+        let assets = work.appendingPathComponent("assets")
+        var newAssetsFirstPass = 0
+        for session in try Corpus.sessions() {
+            let rewritten = work.appendingPathComponent("rewritten.ndjson")
+            let rewrite = try CLI.run(["rewrite", "--assets", assets.path, session.path], stdoutFile: rewritten)
+            #expect(rewrite.status == 0, "\(session.lastPathComponent): \(rewrite.stderr)")
+            #expect(rewrite.stderr.contains("events: "))
+            newAssetsFirstPass += FileManager.default.enumerator(atPath: assets.path)?.allObjects.count ?? 0
+            let rehydrate = try CLI.run(["rehydrate", "--assets", assets.path, rewritten.path])
+            #expect(rehydrate.status == 0, "\(rehydrate.stderr)")
+            #expect(rehydrate.stdout == (try Corpus.eventsAsNDJSON(session)), "\(session.lastPathComponent) comes back byte for byte")
+        }
+        // A second rewrite of a session writes no new asset.
+        let before = try assetFiles(assets)
+        let again = try CLI.run(["rewrite", "--assets", assets.path, try Corpus.sessions()[0].path])
+        #expect(again.status == 0)
+        #expect(try assetFiles(assets) == before)
+        #expect(again.stderr.contains("new 0/0"))
+        #expect(!again.stderr.contains(" new 1"))
+        // Every stored file is named by the SHA-256 of its bytes, and no temporary file is left.
+        for path in before {
+            #expect(!path.contains(".tmp-"))
+            let bytes = [UInt8](try Data(contentsOf: assets.appendingPathComponent(path)))
+            #expect(path.hasSuffix(SHA256Digest.hash(bytes).hex))
+        }
+    }
+
+    func assetFiles(_ root: URL) throws -> Set<String> {
+        let all = FileManager.default.enumerator(atPath: root.path)?.allObjects.compactMap { $0 as? String } ?? []
+        return Set(all.filter { $0.split(separator: "/").last?.count == 64 || $0.contains(".tmp-") })
+    }
+
+    @Test func readsStandardInputAndGivesURLsWhenAsked() throws {
+        let work = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: work) }
+        let session = try Corpus.sessions()[0]
+        let rewritten = work.appendingPathComponent("r.ndjson")
+        let rewrite = try CLI.run(["rewrite", "--assets", work.appendingPathComponent("a").path, "-"], stdinFile: session, stdoutFile: rewritten)
+        #expect(rewrite.status == 0, "\(rewrite.stderr)")
+        let linked = try CLI.run(["rehydrate", "--assets", work.appendingPathComponent("a").path, "--url-base", "http://127.0.0.1:8080", rewritten.path])
+        #expect(linked.status == 0, "\(linked.stderr)")
+        let body = String(decoding: linked.stdout, as: UTF8.self)
+        #expect(body.contains("\"rr_dataURL\":\"http://127.0.0.1:8080/assets/sha256:"))
+        #expect(!body.contains("data:image/png;base64,"))
+    }
+
+    @Test func brokenInputsFailWithAClearMessage() throws {
+        let work = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: work) }
+        let assets = work.appendingPathComponent("a").path
+
+        let gz = try GzipEncoder.compress(Array(#"[{"type":4,"data":{"href":"x"},"timestamp":1}]"#.utf8))
+        let truncated = work.appendingPathComponent("t.json.gz")
+        try Data(gz.prefix(gz.count - 6)).write(to: truncated)
+        let a = try CLI.run(["rewrite", "--assets", assets, truncated.path])
+        #expect(a.status == 1)
+        #expect(a.stderr.contains("invalid_gzip") && a.stderr.contains("truncated"), "\(a.stderr)")
+
+        let invalid = work.appendingPathComponent("bad.json")
+        try Data(#"[{"type":4,"data":{"href":"x"},"timestamp":1}, {"type":3,"data":{"x":01}}]"#.utf8).write(to: invalid)
+        let b = try CLI.run(["rewrite", "--assets", assets, invalid.path])
+        #expect(b.status == 1)
+        #expect(b.stderr.contains("event 2") && b.stderr.contains("invalid_json") && b.stderr.contains("at byte"), "\(b.stderr)")
+
+        let missing = work.appendingPathComponent("m.ndjson")
+        try Data(#"{"a":"rrasset:sha256:\#(String(repeating: "ab", count: 32))"}"#.utf8).write(to: missing)
+        let c = try CLI.run(["rehydrate", "--assets", assets, missing.path])
+        #expect(c.status == 1)
+        #expect(c.stderr.contains("missing_asset"), "\(c.stderr)")
+
+        let d = try CLI.run(["rewrite", "--assets", assets, work.appendingPathComponent("nope.json").path])
+        #expect(d.status == 1)
+        #expect(d.stderr.contains("No such file"), "\(d.stderr)")
+    }
+
+    /// The "peak memory: N MiB" line of a command's summary.
+    func peakMiB(_ stderr: String) -> Int? {
+        stderr.split(separator: "\n").first { $0.hasPrefix("peak memory: ") }
+            .flatMap { Int($0.dropFirst("peak memory: ".count).split(separator: " ")[0]) }
+    }
+
+    @Test func memoryStaysNearTheLargestEventWhateverTheInputSize() throws {
+        let work = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: work) }
+        // 64 MiB of ~32 KiB events: pages of a site, each page snapshotted again and again.
+        let input = work.appendingPathComponent("big.ndjson")
+        FileManager.default.createFile(atPath: input.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: input)
+        let filler = String(repeating: "lorem ipsum dolor sit amet ", count: 36)
+        var written = 0
+        var n = 0
+        while written < 64 << 20 {
+            var chunk = ""
+            for _ in 0..<64 {
+                n += 1
+                let page = n % 50
+                let texts = (0..<30).map { #"{"type":3,"textContent":"\#(page) \#($0) \#(filler)","id":\#($0)}"# }.joined(separator: ",")
+                chunk += #"{"type":2,"data":{"node":{"type":0,"childNodes":[\#(texts)],"id":1}},"timestamp":\#(n)}"# + "\n"
+            }
+            let data = Data(chunk.utf8)
+            handle.write(data)
+            written += data.count
+        }
+        try handle.close()
+
+        let assets = work.appendingPathComponent("a").path
+        let rewritten = work.appendingPathComponent("r.ndjson")
+        let rewrite = try CLI.run(["rewrite", "--assets", assets, input.path], stdoutFile: rewritten)
+        #expect(rewrite.status == 0, "\(rewrite.stderr)")
+        let back = work.appendingPathComponent("back.ndjson")
+        let rehydrate = try CLI.run(["rehydrate", "--assets", assets, rewritten.path], stdoutFile: back)
+        #expect(rehydrate.status == 0, "\(rehydrate.stderr)")
+        #expect(FileManager.default.contentsEqual(atPath: input.path, andPath: back.path))
+        // Largest event ~32 KiB, chunks of 1 MiB, a 16 MiB asset cache: far below the input's size.
+        let rewritePeak = try #require(peakMiB(rewrite.stderr))
+        let rehydratePeak = try #require(peakMiB(rehydrate.stderr))
+        #expect(rewritePeak < 40, "rewrite peaked at \(rewritePeak) MiB for a \(written >> 20) MiB input")
+        #expect(rehydratePeak < 48, "rehydrate peaked at \(rehydratePeak) MiB for a \(written >> 20) MiB input")
+    }
+}

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Runs every test: installs what is missing, builds once (tests included), runs the suite.
+# Usage: scripts/test.sh [extra swift test arguments, e.g. --filter Corpus]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/deps.sh
+
+# The corpus the tests run on lives beside the repository.
+if [ ! -d ../shared/corpus ]; then
+  echo "test: ../shared/corpus is missing: the corpus tests need it beside the repository" >&2
+  exit 1
+fi
+
+# Build once with the tests: a plain 'swift build' first would make the test build start over.
+swift build --build-tests
+swift test --skip-build "$@"
