@@ -24,7 +24,7 @@ public enum JSONStringCoding {
         var i = 0
         var runStart = 0
         while i < n {
-            i = JSONScanner.skipPlainStringBytes(base, from: i, count: n)
+            i = JSONBytes.skipPlainStringBytes(base, from: i, count: n)
             guard i < n else { break }
             // The scanner validated the text: what stopped us is a backslash.
             guard base[i] == UInt8(ascii: "\\"), i + 1 < n else { return false }
@@ -63,7 +63,7 @@ public enum JSONStringCoding {
         var i = 0
         var runStart = 0
         while i < n {
-            i = JSONScanner.skipPlainStringBytes(base, from: i, count: n)
+            i = JSONBytes.skipPlainStringBytes(base, from: i, count: n)
             guard i < n else { break }
             out.append(contentsOf: UnsafeRawBufferPointer(start: base + runStart, count: i - runStart))
             let c = base[i]

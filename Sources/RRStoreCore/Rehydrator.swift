@@ -45,9 +45,16 @@ public struct Rehydrator {
         }
     }
 
-    /// Rehydrates one JSON value (one event), appending the result to `out`.
+    /// Rehydrates one JSON value (one event; only whitespace may follow it), appending the
+    /// result to `out`. On a thrown error `out` is as it was.
     public func rehydrate(_ input: UnsafeRawBufferPointer, into out: inout [UInt8], source: some AssetSource) throws {
-        try rehydrate(input, into: &out, source: source, depth: 0)
+        _ = try run(input, into: &out, source: source, depth: 0, wholeInput: true)
+    }
+
+    /// Rehydrates the JSON value at the start of `input` and returns its length in `input`
+    /// (see `EventStream`). On a thrown error `out` is as it was.
+    public func rehydratePrefix(_ input: UnsafeRawBufferPointer, into out: inout [UInt8], source: some AssetSource) throws -> Int {
+        try run(input, into: &out, source: source, depth: 0, wholeInput: false)
     }
 
     public func rehydrate(_ input: [UInt8], source: some AssetSource) throws -> [UInt8] {
@@ -56,37 +63,42 @@ public struct Rehydrator {
         return out
     }
 
-    private func rehydrate(_ input: UnsafeRawBufferPointer, into out: inout [UInt8], source: some AssetSource, depth: Int) throws {
+    fileprivate func run<Source: AssetSource>(
+        _ input: UnsafeRawBufferPointer, into out: inout [UInt8], source: Source, depth: Int, wholeInput: Bool
+    ) throws -> Int {
         guard depth <= maxDepth else {
             throw RRStoreError(.nestingTooDeep, "tree assets nest deeper than \(maxDepth) levels")
         }
-        var scanner = JSONScanner(input, maxDepth: maxDepth)
-        var copied = 0
-        while true {
-            let token = try scanner.next()
-            switch token.kind {
-            case .string:
-                let content = UnsafeRawBufferPointer(rebasing: input[token.contentRange])
-                guard AssetReference.looksLikeReference(content) else { continue }
-                let ref = try AssetReference(parsing: content)
-                out.append(contentsOf: UnsafeRawBufferPointer(rebasing: input[copied..<token.start]))
-                copied = token.end
-                try expand(ref, into: &out, source: source, depth: depth)
-            case .end:
-                out.append(contentsOf: UnsafeRawBufferPointer(rebasing: input[copied...]))
-                return
-            default:
-                continue
+        let mark = out.count
+        var visitor = RehydrateVisitor(rehydrator: self, input: input, source: source, depth: depth)
+        swap(&visitor.out, &out)
+        defer { swap(&visitor.out, &out) }
+        do {
+            let end: Int
+            if wholeInput {
+                try JSONParser.parse(input, visitor: &visitor, maxDepth: maxDepth)
+                end = input.count
+            } else {
+                end = try JSONParser.parsePrefix(input, visitor: &visitor, maxDepth: maxDepth)
             }
+            visitor.out.append(contentsOf: UnsafeRawBufferPointer(rebasing: input[visitor.copied..<end]))
+            return end
+        } catch {
+            visitor.out.removeLast(visitor.out.count - mark)
+            throw error
         }
     }
 
-    private func expand(_ ref: AssetReference, into out: inout [UInt8], source: some AssetSource, depth: Int) throws {
+    fileprivate func expand(_ ref: AssetReference, into out: inout [UInt8], source: some AssetSource, depth: Int) throws {
         let bytes = try source.bytes(for: ref)
         try bytes.withUnsafeBytes { bytes in
             switch ref.kind {
             case .tree:
-                try rehydrate(bytes, into: &out, source: source, depth: depth + 1)
+                do {
+                    _ = try run(bytes, into: &out, source: source, depth: depth + 1, wholeInput: true)
+                } catch let error as RRStoreError where error.code == .invalidJSON || error.code == .truncatedInput {
+                    throw RRStoreError(.corruptAsset, "tree asset \(ref.digest) is not valid JSON (\(error)); the asset store is damaged")
+                }
             case .dataURI:
                 out.append(UInt8(ascii: "\""))
                 if urlPrefix.isEmpty {
@@ -168,5 +180,25 @@ public struct Rehydrator {
               DataURI.isValidBase64Header(UnsafeRawBufferPointer(rebasing: text[start..<comma]))
         else { return nil }
         return start..<comma
+    }
+}
+
+private struct RehydrateVisitor<Source: AssetSource>: JSONVisitor {
+    typealias ContainerContext = Void
+    let rehydrator: Rehydrator
+    let input: UnsafeRawBufferPointer
+    let source: Source
+    let depth: Int
+    var out: [UInt8] = []
+    var copied = 0
+
+    @inline(__always)
+    mutating func string(start: Int, end: Int, hasEscapes: Bool) throws {
+        let content = UnsafeRawBufferPointer(rebasing: input[(start + 1)..<(end - 1)])
+        guard AssetReference.looksLikeReference(content) else { return }
+        let ref = try AssetReference(parsing: content)
+        out.append(contentsOf: UnsafeRawBufferPointer(rebasing: input[copied..<start]))
+        copied = end
+        try rehydrator.expand(ref, into: &out, source: source, depth: depth)
     }
 }

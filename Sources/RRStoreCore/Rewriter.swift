@@ -29,61 +29,34 @@ public struct RewriteOptions: Sendable, Equatable {
 /// replacement needs them in place, so long runs are copied with one `memcpy`.
 public struct Rewriter {
     public let options: RewriteOptions
-    private var frames: [Int] = []
     private var decoded: [UInt8] = []
     private var unescaped: [UInt8] = []
     private var nested: [UInt8] = []
-    private var reference: [UInt8] = []
 
     public init(options: RewriteOptions = RewriteOptions()) {
         self.options = options
     }
 
-    /// Rewrites the JSON value in `input` (one event), appending the result to `out` and
-    /// handing each extracted asset to `sink` (bytes valid only during the call). On a
-    /// thrown error, `out` may hold part of the event: callers discard it.
+    /// Rewrites the JSON value in `input` (one event; only whitespace may follow it),
+    /// appending the result to `out` and handing each extracted asset to `sink` (its bytes
+    /// are valid only during the call). On a thrown error `out` is as it was.
     public mutating func rewrite(
         _ input: UnsafeRawBufferPointer,
         into out: inout [UInt8],
         sink: (ExtractedAsset) throws -> Void
     ) throws {
-        var scanner = JSONScanner(input, maxDepth: options.maxDepth)
-        frames.removeAll(keepingCapacity: true)
-        var copied = 0
-        while true {
-            let token = try scanner.next()
-            switch token.kind {
-            case .beginObject, .beginArray:
-                frames.append(out.count + (token.start - copied))
-            case .endObject, .endArray:
-                let start = frames.removeLast()
-                guard !frames.isEmpty else { break }
-                let size = out.count + (token.end - copied) - start
-                guard size >= options.minTreeSize else { break }
-                out.append(contentsOf: UnsafeRawBufferPointer(rebasing: input[copied..<token.end]))
-                copied = token.end
-                let ref = try out.withUnsafeBytes { buffer -> AssetReference in
-                    let bytes = UnsafeRawBufferPointer(rebasing: buffer[start...])
-                    let ref = AssetReference(digest: SHA256Digest.hash(bytes), kind: .tree)
-                    try sink(ExtractedAsset(reference: ref, bytes: bytes))
-                    return ref
-                }
-                out.removeLast(out.count - start)
-                appendQuoted(ref, to: &out)
-            case .string:
-                let content = UnsafeRawBufferPointer(rebasing: input[token.contentRange])
-                guard content.count >= options.minStringSize || AssetReference.looksLikeReference(content) else { break }
-                out.append(contentsOf: UnsafeRawBufferPointer(rebasing: input[copied..<token.start]))
-                copied = token.end
-                let ref = try extractString(content, hasEscapes: token.hasEscapes, sink: sink)
-                appendQuoted(ref, to: &out)
-            case .end:
-                out.append(contentsOf: UnsafeRawBufferPointer(rebasing: input[copied...]))
-                return
-            case .key, .number, .literal:
-                break
-            }
-        }
+        _ = try run(input, into: &out, sink: sink, wholeInput: true)
+    }
+
+    /// Rewrites the JSON value at the start of `input` and returns its length in `input`;
+    /// what follows it is left alone (see `EventStream`). Throws `.truncatedInput` if the
+    /// value does not end within `input`. On a thrown error `out` is as it was.
+    public mutating func rewritePrefix(
+        _ input: UnsafeRawBufferPointer,
+        into out: inout [UInt8],
+        sink: (ExtractedAsset) throws -> Void
+    ) throws -> Int {
+        try run(input, into: &out, sink: sink, wholeInput: false)
     }
 
     /// Convenience for tests and small inputs.
@@ -93,13 +66,45 @@ public struct Rewriter {
         return out
     }
 
-    private mutating func appendQuoted(_ ref: AssetReference, to out: inout [UInt8]) {
+    private mutating func run(
+        _ input: UnsafeRawBufferPointer, into out: inout [UInt8],
+        sink: (ExtractedAsset) throws -> Void, wholeInput: Bool
+    ) throws -> Int {
+        let mark = out.count
+        return try withoutActuallyEscaping(sink) { sink in
+            // The visitor borrows the output and the scratch buffers for the walk (O(1) swaps).
+            var visitor = RewriteVisitor(input: input, options: options, sink: sink)
+            swap(&visitor.out, &out)
+            swap(&visitor.rewriter, &self)
+            defer {
+                swap(&visitor.out, &out)
+                swap(&visitor.rewriter, &self)
+            }
+            do {
+                let end: Int
+                if wholeInput {
+                    try JSONParser.parse(input, visitor: &visitor, maxDepth: options.maxDepth)
+                    end = input.count
+                } else {
+                    end = try JSONParser.parsePrefix(input, visitor: &visitor, maxDepth: options.maxDepth)
+                }
+                visitor.flush(upTo: end)
+                return end
+            } catch {
+                visitor.out.removeLast(visitor.out.count - mark)
+                throw error
+            }
+        }
+    }
+
+    @inline(__always)
+    fileprivate static func appendQuoted(_ ref: AssetReference, to out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
         ref.append(to: &out)
         out.append(UInt8(ascii: "\""))
     }
 
-    private mutating func extractString(
+    fileprivate mutating func extractString(
         _ content: UnsafeRawBufferPointer, hasEscapes: Bool, sink: (ExtractedAsset) throws -> Void
     ) throws -> AssetReference {
         if !hasEscapes, let ref = try extractDataURI(content, sink: sink) { return ref }
@@ -217,5 +222,67 @@ extension AssetReference {
             i += 1
         }
         return false
+    }
+}
+
+/// The rewriter's walk over one value: decides at each string and each closing container
+/// whether it becomes an asset.
+private struct RewriteVisitor: JSONVisitor {
+    /// The output offset the container starts at (counting bytes not yet copied).
+    typealias ContainerContext = Int
+
+    let input: UnsafeRawBufferPointer
+    let minStringSize: Int
+    let minTreeSize: Int
+    let sink: (ExtractedAsset) throws -> Void
+    var out: [UInt8] = []
+    var rewriter: Rewriter
+    /// Input bytes before this offset are in `out` (or replaced).
+    var copied = 0
+
+    init(input: UnsafeRawBufferPointer, options: RewriteOptions, sink: @escaping (ExtractedAsset) throws -> Void) {
+        self.input = input
+        self.minStringSize = options.minStringSize
+        self.minTreeSize = options.minTreeSize
+        self.sink = sink
+        self.rewriter = Rewriter(options: options)
+    }
+
+    @inline(__always)
+    mutating func flush(upTo end: Int) {
+        if end > copied {
+            out.append(contentsOf: UnsafeRawBufferPointer(rebasing: input[copied..<end]))
+            copied = end
+        }
+    }
+
+    @inline(__always)
+    mutating func beginContainer(at offset: Int, isObject: Bool) -> Int {
+        out.count + (offset - copied)
+    }
+
+    @inline(__always)
+    mutating func endContainer(_ outStart: Int, start: Int, end: Int, isObject: Bool, depth: Int) throws {
+        // The event itself stays an object, so its type and timestamp stay readable.
+        guard depth > 0, out.count + (end - copied) - outStart >= minTreeSize else { return }
+        flush(upTo: end)
+        let ref = try out.withUnsafeBytes { buffer -> AssetReference in
+            let bytes = UnsafeRawBufferPointer(rebasing: buffer[outStart...])
+            let ref = AssetReference(digest: SHA256Digest.hash(bytes), kind: .tree)
+            try sink(ExtractedAsset(reference: ref, bytes: bytes))
+            return ref
+        }
+        out.removeLast(out.count - outStart)
+        Rewriter.appendQuoted(ref, to: &out)
+    }
+
+    @inline(__always)
+    mutating func string(start: Int, end: Int, hasEscapes: Bool) throws {
+        let content = UnsafeRawBufferPointer(rebasing: input[(start + 1)..<(end - 1)])
+        guard content.count >= minStringSize || AssetReference.looksLikeReference(content) else { return }
+        flush(upTo: start)
+        copied = end
+        let ref = try rewriter.extractString(content, hasEscapes: hasEscapes, sink: sink)
+        Rewriter.appendQuoted(ref, to: &out)
     }
 }

@@ -26,10 +26,11 @@ public struct EventFileReader {
 
     public var displayName: String { path ?? "standard input" }
 
-    /// Calls `body` with each event's bytes, in order.
-    public mutating func forEachEvent(_ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+    /// Feeds the events, in order, to `handler`, which parses one event from the start of
+    /// the bytes it is given and returns its length (see `EventStream`).
+    public mutating func readEvents(_ handler: EventStream.Handler) throws {
         let fd = try FileDescriptor.open(path ?? "/dev/stdin", flags: O_RDONLY)
-        var framer = EventFramer(maxEventSize: maxEventSize)
+        var stream = EventStream(maxEventSize: maxEventSize)
         var gzip: GzipDecoder?
         var chunk = [UInt8](repeating: 0, count: chunkSize)
         var first = true
@@ -48,16 +49,16 @@ public struct EventFileReader {
                     if let gzip {
                         try gzip.decode(data) { plain in
                             bytesDecoded += plain.count
-                            try framer.feed(plain, body)
+                            try stream.feed(plain, handler)
                         }
                     } else {
                         bytesDecoded += n
-                        try framer.feed(data, body)
+                        try stream.feed(data, handler)
                     }
                 }
             }
             try gzip?.finish()
-            try framer.finish()
+            try stream.finish(handler)
         } catch var error as RRStoreError {
             error.message = "\(name): \(error.message)"
             throw error

@@ -32,17 +32,19 @@ struct RehydrateCommand: ParsableCommand {
             var reader = EventFileReader(path: input, maxEventSize: maxEventSize)
             let output = BufferedOutput()
             var events = 0
-            try reader.forEachEvent { event in
-                events += 1
+            try reader.readEvents { remainder in
+                var length = 0
                 do {
                     try output.write { out in
-                        try rehydrator.rehydrate(event, into: &out, source: store)
+                        length = try rehydrator.rehydratePrefix(remainder, into: &out, source: store)
                         out.append(UInt8(ascii: "\n"))
                     }
-                } catch var error as RRStoreError {
-                    error.message = "event \(events): \(error.message)"
+                } catch var error as RRStoreError where error.code != .truncatedInput {
+                    error.message = "event \(events + 1): \(error.message)"
                     throw error
                 }
+                events += 1
+                return length
             }
             try output.flush()
             printError(["events: \(events)", "bytes in: \(reader.bytesDecoded)", "bytes out: \(output.bytesWritten)",

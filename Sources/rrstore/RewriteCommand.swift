@@ -42,20 +42,26 @@ struct RewriteCommand: ParsableCommand {
             var reader = EventFileReader(path: input, maxEventSize: maxEventSize)
             let output = BufferedOutput()
             var summary = RewriteSummary()
-            try reader.forEachEvent { event in
-                summary.events += 1
+            try reader.readEvents { remainder in
+                // Counted only once the event is complete: an event cut by the end of a
+                // read is rewritten again when more bytes arrive.
+                var tally = RewriteSummary()
+                var length = 0
                 do {
                     try output.write { out in
-                        try rewriter.rewrite(event, into: &out) { asset in
+                        length = try rewriter.rewritePrefix(remainder, into: &out) { asset in
                             let isNew = try store.put(asset.digest, bytes: asset.bytes)
-                            summary.count(asset, isNew: isNew)
+                            tally.count(asset, isNew: isNew)
                         }
                         out.append(UInt8(ascii: "\n"))
                     }
-                } catch var error as RRStoreError {
-                    error.message = "event \(summary.events): \(error.message)"
+                } catch var error as RRStoreError where error.code != .truncatedInput {
+                    error.message = "event \(summary.events + 1): \(error.message)"
                     throw error
                 }
+                summary.events += 1
+                summary.merge(tally)
+                return length
             }
             try output.flush()
             summary.bytesIn = reader.bytesDecoded
@@ -81,6 +87,17 @@ struct RewriteSummary {
         } else {
             reusedByKind[asset.kind, default: (0, 0)].count += 1
             reusedByKind[asset.kind, default: (0, 0)].bytes += asset.bytes.count
+        }
+    }
+
+    mutating func merge(_ other: RewriteSummary) {
+        for (kind, value) in other.newByKind {
+            newByKind[kind, default: (0, 0)].count += value.count
+            newByKind[kind, default: (0, 0)].bytes += value.bytes
+        }
+        for (kind, value) in other.reusedByKind {
+            reusedByKind[kind, default: (0, 0)].count += value.count
+            reusedByKind[kind, default: (0, 0)].bytes += value.bytes
         }
     }
 

@@ -31,12 +31,12 @@ enum CLI {
         process.executableURL = binary
         process.arguments = arguments
         let errorFile = FileManager.default.temporaryDirectory.appendingPathComponent("rrstore-stderr-\(UUID().uuidString)")
-        FileManager.default.createFile(atPath: errorFile.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: errorFile.path, contents: nil)
         defer { try? FileManager.default.removeItem(at: errorFile) }
         process.standardError = try FileHandle(forWritingTo: errorFile)
         let outputPipe = Pipe()
         if let stdoutFile {
-            FileManager.default.createFile(atPath: stdoutFile.path, contents: nil)
+            _ = FileManager.default.createFile(atPath: stdoutFile.path, contents: nil)
             process.standardOutput = try FileHandle(forWritingTo: stdoutFile)
         } else {
             process.standardOutput = outputPipe
@@ -72,10 +72,11 @@ enum Corpus {
     /// The session's events, each on its own line: what `rehydrate` must give back.
     static func eventsAsNDJSON(_ url: URL) throws -> Data {
         let raw = try GzipDecoder.decompress(Array(try Data(contentsOf: url)))
-        var framer = EventFramer()
         var out = Data()
-        try framer.feed(raw) { out.append(contentsOf: $0); out.append(0x0A) }
-        try framer.finish()
+        for event in try EventStream.events(in: raw) {
+            out.append(contentsOf: event)
+            out.append(0x0A)
+        }
         return out
     }
 }
@@ -170,7 +171,7 @@ enum Corpus {
         defer { try? FileManager.default.removeItem(at: work) }
         // 64 MiB of ~32 KiB events: pages of a site, each page snapshotted again and again.
         let input = work.appendingPathComponent("big.ndjson")
-        FileManager.default.createFile(atPath: input.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: input.path, contents: nil)
         let handle = try FileHandle(forWritingTo: input)
         let filler = String(repeating: "lorem ipsum dolor sit amet ", count: 36)
         var written = 0

@@ -37,7 +37,7 @@ import Testing
     }
 }
 
-@Suite struct EventFramerTests {
+@Suite struct EventStreamTests {
     @Test func splitsArraysAndNDJSONIntoExactEventBytesAtAnyChunkSize() throws {
         let array = #"[ {"a":"]}\"[{"} ,{"b":[1,{"c":2}]},{"s":"\\"}]"#
         let ndjson = "{\"a\":1}\n{\"b\" : [\n1]}\r\n  {\"c\":\"\\\"}\"}\n"
@@ -57,6 +57,7 @@ import Testing
         ("[{\"a\":1} {\"b\":1}]", .invalidEvent),
         ("[1,2]", .invalidEvent),
         ("\"text\"", .invalidEvent),
+        ("[{\"a\":01}]", .invalidJSON),
     ])
     func reportsBrokenFraming(input: String, code: RRStoreError.Code) {
         do {
@@ -70,10 +71,36 @@ import Testing
     }
 
     @Test func limitsEventSize() {
-        var framer = EventFramer(maxEventSize: 10)
-        #expect(throws: RRStoreError.self) {
-            try framer.feed(bytes("[{\"a\":\"0123456789\"}]")) { _ in }
+        var stream = EventStream(maxEventSize: 10)
+        let handler: EventStream.Handler = { remainder in
+            var visitor = ValidatingVisitor()
+            return try JSONParser.parsePrefix(remainder, visitor: &visitor)
         }
+        #expect(throws: RRStoreError.self) {
+            try stream.feed(bytes("[{\"a\":\"0123456789\"}]"), handler)
+            try stream.finish(handler)
+        }
+    }
+
+    @Test func aHugeEventCutIntoManyChunksIsParsedAboutOnce() throws {
+        let event = "{\"a\":[" + Array(repeating: "1234567", count: 100_000).joined(separator: ",") + "]}"
+        var stream = EventStream()
+        var parsedBytes = 0
+        var lengths: [Int] = []
+        let handler: EventStream.Handler = { remainder in
+            parsedBytes += remainder.count
+            var visitor = ValidatingVisitor()
+            let length = try JSONParser.parsePrefix(remainder, visitor: &visitor)
+            lengths.append(length)
+            return length
+        }
+        let input = bytes(event)
+        for start in stride(from: 0, to: input.count, by: 1000) {
+            try input[start..<min(start + 1000, input.count)].withUnsafeBytes { try stream.feed($0, handler) }
+        }
+        try stream.finish(handler)
+        #expect(lengths == [input.count])
+        #expect(parsedBytes < input.count * 3, "retries wait for the buffer to double: \(parsedBytes) bytes parsed for \(input.count)")
     }
 }
 

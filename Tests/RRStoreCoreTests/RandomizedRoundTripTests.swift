@@ -101,11 +101,11 @@ struct RandomEvent {
             let (event, options) = RandomEvent.make(seed: seed)
             let input = bytes(event)
             // The generator only makes valid JSON; check that first, with a clear message.
-            try input.withUnsafeBytes { try JSONScanner.validate($0) }
+            try input.withUnsafeBytes { try JSONBytes.validate($0) }
             let sink = CollectingSink()
             var rewriter = Rewriter(options: options)
             let rewritten = try rewriter.rewrite(input) { sink($0) }
-            try rewritten.withUnsafeBytes { try JSONScanner.validate($0) }
+            try rewritten.withUnsafeBytes { try JSONBytes.validate($0) }
             let back = try Rehydrator().rehydrate(rewritten, source: sink.source)
             #expect(back == input, "seed \(seed): \(event)")
             // Deterministic: the same input gives the same output.

@@ -62,19 +62,23 @@ enum Corpus {
     }
 }
 
-/// Splits JSON text into events with the framer.
+/// Splits JSON text into events with `EventStream`, fed in chunks of `chunkSize`.
 func frameEvents(_ input: [UInt8], chunkSize: Int = 1 << 16) throws -> [[UInt8]] {
-    var framer = EventFramer()
+    var stream = EventStream()
     var events: [[UInt8]] = []
+    let handler: EventStream.Handler = { remainder in
+        var visitor = ValidatingVisitor()
+        let length = try JSONParser.parsePrefix(remainder, visitor: &visitor)
+        events.append(Array(remainder[..<length]))
+        return length
+    }
     var offset = 0
     while offset < input.count {
         let end = min(offset + chunkSize, input.count)
-        try input[offset..<end].withUnsafeBytes { chunk in
-            try framer.feed(chunk) { events.append(Array($0)) }
-        }
+        try input[offset..<end].withUnsafeBytes { try stream.feed($0, handler) }
         offset = end
     }
-    try framer.finish()
+    try stream.finish(handler)
     return events
 }
 

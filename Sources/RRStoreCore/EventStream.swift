@@ -1,0 +1,144 @@
+/// Reads a stream of events — one JSON array of events (`[{...}, {...}]`) or NDJSON /
+/// concatenated JSON (`{...}\n{...}`), told apart by the first byte that is not
+/// whitespace — fed in chunks of any size.
+///
+/// It does not scan events itself: for each one it hands the buffered bytes, starting at
+/// the event's `{`, to a handler that parses exactly one value (`JSONParser.parsePrefix`,
+/// e.g. through `Rewriter.rewritePrefix`) and returns its length. A handler that reaches
+/// the end of the buffer throws `.truncatedInput`; the stream then waits until it holds
+/// twice as many bytes and calls it again, so each byte is parsed about once (at most
+/// twice) and memory stays near the largest event.
+///
+/// A handler that is called again for the same event must not count its first, failed
+/// attempt: undo output, and treat asset writes as idempotent.
+public struct EventStream {
+    public enum Format: Sendable, Equatable { case undetermined, jsonArray, ndjson }
+
+    private enum Position { case beforeInput, expectEventOrEnd, expectEvent, expectCommaOrEnd, afterArray }
+
+    public private(set) var format: Format = .undetermined
+    /// Events larger than this are rejected instead of buffered without bound.
+    public let maxEventSize: Int
+    public private(set) var eventCount = 0
+
+    private var buffer: [UInt8] = []
+    private var start = 0            // first unconsumed byte in buffer
+    private var consumedBefore = 0   // bytes dropped from the front of buffer so far
+    private var position: Position = .beforeInput
+    private var retryAtCount = 0     // an incomplete event is retried once buffer.count reaches this
+
+    public init(maxEventSize: Int = 64 << 20) {
+        self.maxEventSize = maxEventSize
+    }
+
+    public typealias Handler = (UnsafeRawBufferPointer) throws -> Int
+
+    /// Adds a chunk and calls `handler` for each event it completes.
+    public mutating func feed(_ chunk: UnsafeRawBufferPointer, _ handler: Handler) throws {
+        if start > 0 {
+            buffer.removeFirst(start)
+            consumedBefore += start
+            retryAtCount = max(0, retryAtCount - start)
+            start = 0
+        }
+        buffer.append(contentsOf: chunk)
+        guard buffer.count >= retryAtCount else { return }
+        try drain(isFinal: false, handler)
+    }
+
+    public mutating func feed(_ chunk: [UInt8], _ handler: Handler) throws {
+        try chunk.withUnsafeBytes { try feed($0, handler) }
+    }
+
+    /// Call at the end of the input: handles the last event and throws if the input ended
+    /// inside an event or an array.
+    public mutating func finish(_ handler: Handler) throws {
+        try drain(isFinal: true, handler)
+        if format == .jsonArray && position != .afterArray {
+            throw RRStoreError(.truncatedInput, "the input ends before the JSON array's closing ']' (truncated file?)", offset: consumedBefore + buffer.count)
+        }
+    }
+
+    private func error(_ message: String, at offset: Int) -> RRStoreError {
+        RRStoreError(.invalidEvent, message, offset: consumedBefore + offset)
+    }
+
+    private mutating func drain(isFinal: Bool, _ handler: Handler) throws {
+        var i = start
+        defer { start = i }
+        let count = buffer.count
+        while i < count {
+            let c = buffer[i]
+            if c == 0x20 || c == 0x0A || c == 0x0D || c == 0x09 { i += 1; continue }
+            switch (position, c) {
+            case (.beforeInput, UInt8(ascii: "[")):
+                format = .jsonArray
+                position = .expectEventOrEnd
+                i += 1
+            case (.beforeInput, UInt8(ascii: "{")):
+                format = .ndjson
+                position = .expectEvent
+            case (.expectEventOrEnd, UInt8(ascii: "]")), (.expectCommaOrEnd, UInt8(ascii: "]")):
+                position = .afterArray
+                i += 1
+            case (.expectCommaOrEnd, UInt8(ascii: ",")):
+                position = .expectEvent
+                i += 1
+            case (.expectEventOrEnd, UInt8(ascii: "{")), (.expectEvent, UInt8(ascii: "{")):
+                guard let length = try handleEvent(at: i, isFinal: isFinal, handler) else { return }
+                i += length
+                eventCount += 1
+                position = format == .jsonArray ? .expectCommaOrEnd : .expectEvent
+            case (.afterArray, _):
+                throw error("unexpected data after the end of the JSON array of events", at: i)
+            case (.expectCommaOrEnd, _):
+                throw error("expected ',' or ']' after event \(eventCount)", at: i)
+            case (.beforeInput, _):
+                throw error("expected a JSON array of events ('[') or NDJSON events ('{'), found byte 0x\(String(c, radix: 16))", at: i)
+            default:
+                throw error("event \(eventCount + 1) is not a JSON object", at: i)
+            }
+        }
+    }
+
+    /// The event's length, or nil if it is not complete in the buffer yet.
+    private mutating func handleEvent(at offset: Int, isFinal: Bool, _ handler: Handler) throws -> Int? {
+        let available = buffer.count - offset
+        do {
+            let length = try buffer.withUnsafeBytes { try handler(UnsafeRawBufferPointer(rebasing: $0[offset...])) }
+            guard length <= maxEventSize else { throw tooLarge(at: offset) }
+            retryAtCount = 0
+            return length
+        } catch let error as RRStoreError where error.code == .truncatedInput && error.offset == available && !isFinal {
+            guard available <= maxEventSize else { throw tooLarge(at: offset) }
+            retryAtCount = offset + available * 2
+            return nil
+        } catch var error as RRStoreError where error.code == .truncatedInput && error.offset == available {
+            error.message = "the input ends inside event \(eventCount + 1) (truncated file?)"
+            error.offset = consumedBefore + buffer.count
+            throw error
+        } catch var error as RRStoreError {
+            if let inner = error.offset { error.offset = consumedBefore + offset + inner }
+            throw error
+        }
+    }
+
+    private func tooLarge(at offset: Int) -> RRStoreError {
+        RRStoreError(.tooLarge, "event \(eventCount + 1) is larger than the limit of \(maxEventSize) bytes", offset: consumedBefore + offset)
+    }
+
+    /// Splits a whole buffer into its events' bytes, validating each (tests, small bodies).
+    public static func events(in bytes: [UInt8], maxDepth: Int = 512) throws -> [[UInt8]] {
+        var stream = EventStream()
+        var events: [[UInt8]] = []
+        let handler: Handler = { remainder in
+            var visitor = ValidatingVisitor()
+            let length = try JSONParser.parsePrefix(remainder, visitor: &visitor, maxDepth: maxDepth)
+            events.append(Array(remainder[..<length]))
+            return length
+        }
+        try stream.feed(bytes, handler)
+        try stream.finish(handler)
+        return events
+    }
+}

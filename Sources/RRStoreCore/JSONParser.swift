@@ -1,0 +1,318 @@
+/// Receives the structure of a JSON value from `JSONParser`, as byte offsets into the
+/// parsed buffer. Conforming types are generic parameters of the parser, so the calls are
+/// specialized and inlined: no tokens are built, nothing is allocated per value.
+public protocol JSONVisitor {
+    /// Context the visitor wants back when the container closes (e.g. an output offset).
+    associatedtype ContainerContext
+    /// A `{` or `[` at `offset`.
+    mutating func beginContainer(at offset: Int, isObject: Bool) throws -> ContainerContext
+    /// The container that began at `start` ends just before `end`; `depth` is the number of
+    /// containers still open around it (0 for the outermost value).
+    mutating func endContainer(_ context: ContainerContext, start: Int, end: Int, isObject: Bool, depth: Int) throws
+    /// An object key; `start` is its opening quote, `end` is past its closing quote.
+    mutating func key(start: Int, end: Int, hasEscapes: Bool) throws
+    /// A string value; offsets as for keys.
+    mutating func string(start: Int, end: Int, hasEscapes: Bool) throws
+    /// A number, `true`, `false` or `null`.
+    mutating func scalar(start: Int, end: Int) throws
+}
+
+extension JSONVisitor where ContainerContext == Void {
+    public mutating func beginContainer(at offset: Int, isObject: Bool) throws {}
+}
+
+extension JSONVisitor {
+    public mutating func endContainer(_ context: ContainerContext, start: Int, end: Int, isObject: Bool, depth: Int) throws {}
+    public mutating func key(start: Int, end: Int, hasEscapes: Bool) throws {}
+    public mutating func string(start: Int, end: Int, hasEscapes: Bool) throws {}
+    public mutating func scalar(start: Int, end: Int) throws {}
+}
+
+/// A validating recursive-descent JSON parser that builds nothing: it walks the bytes once
+/// and tells a visitor where every key, value and container is.
+///
+/// It enforces the whole grammar of RFC 8259 — escapes (lone surrogates are valid JSON and
+/// accepted), numbers, literals, commas, colons — and reports the byte offset of the first
+/// error. Input that ends inside the value throws `.truncatedInput` with the offset of the
+/// end, which lets a stream reader tell "needs more bytes" from "invalid". Bytes inside
+/// strings are not checked for UTF-8 validity: they are never decoded here, only copied or
+/// hashed. Recursion depth is bounded by `maxDepth`.
+public struct JSONParser<Visitor: JSONVisitor> {
+    @usableFromInline let base: UnsafePointer<UInt8>
+    @usableFromInline let count: Int
+    @usableFromInline var position = 0
+    @usableFromInline var depth = 0
+    @usableFromInline let maxDepth: Int
+    /// Whether the buffer's end is the input's end (a number may end there).
+    @usableFromInline let isFinal: Bool
+
+    /// Parses the value in `bytes`; only whitespace may follow it.
+    public static func parse(_ bytes: UnsafeRawBufferPointer, visitor: inout Visitor, maxDepth: Int = 512) throws {
+        var parser = JSONParser(bytes, maxDepth: maxDepth, isFinal: true)
+        try parser.parseValue(&visitor)
+        parser.skipWhitespace()
+        if parser.position < parser.count {
+            throw parser.invalid("unexpected data after the end of the value", at: parser.position)
+        }
+    }
+
+    /// Parses the value that starts `bytes` (after optional whitespace) and returns the
+    /// offset just past it; whatever follows is left alone. Unless `isFinal`, more bytes
+    /// may follow the buffer, so a value that reaches its end throws `.truncatedInput`.
+    public static func parsePrefix(_ bytes: UnsafeRawBufferPointer, visitor: inout Visitor, maxDepth: Int = 512, isFinal: Bool = false) throws -> Int {
+        var parser = JSONParser(bytes, maxDepth: maxDepth, isFinal: isFinal)
+        try parser.parseValue(&visitor)
+        return parser.position
+    }
+
+    init(_ bytes: UnsafeRawBufferPointer, maxDepth: Int, isFinal: Bool) {
+        base = bytes.baseAddress.map { $0.assumingMemoryBound(to: UInt8.self) } ?? JSONBytes.emptyBase
+        count = bytes.count
+        self.maxDepth = maxDepth
+        self.isFinal = isFinal
+    }
+
+    @inline(__always)
+    func invalid(_ message: String, at offset: Int) -> RRStoreError {
+        RRStoreError(.invalidJSON, "invalid JSON: \(message)", offset: offset)
+    }
+
+    @inline(__always)
+    func truncated() -> RRStoreError {
+        RRStoreError(.truncatedInput, "the JSON text ends inside a value (truncated?)", offset: count)
+    }
+
+    @inline(__always)
+    mutating func skipWhitespace() {
+        while position < count {
+            let c = base[position]
+            guard c == 0x20 || c == 0x0A || c == 0x0D || c == 0x09 else { return }
+            position += 1
+        }
+    }
+
+    /// The next byte that is not whitespace (without consuming it).
+    @inline(__always)
+    mutating func peek() throws -> UInt8 {
+        if position < count && base[position] > 0x20 { return base[position] }
+        skipWhitespace()
+        guard position < count else { throw truncated() }
+        return base[position]
+    }
+
+    mutating func parseValue(_ visitor: inout Visitor) throws {
+        let c = try peek()
+        let start = position
+        switch c {
+        case UInt8(ascii: "\""):
+            let escapes = try scanString()
+            try visitor.string(start: start, end: position, hasEscapes: escapes)
+        case UInt8(ascii: "{"):
+            try parseObject(&visitor)
+        case UInt8(ascii: "["):
+            try parseArray(&visitor)
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+            try scanNumber()
+            try visitor.scalar(start: start, end: position)
+        case UInt8(ascii: "t"):
+            try expectLiteral("true")
+            try visitor.scalar(start: start, end: position)
+        case UInt8(ascii: "f"):
+            try expectLiteral("false")
+            try visitor.scalar(start: start, end: position)
+        case UInt8(ascii: "n"):
+            try expectLiteral("null")
+            try visitor.scalar(start: start, end: position)
+        default:
+            throw invalid("unexpected byte 0x\(String(c, radix: 16)) where a value should start", at: position)
+        }
+    }
+
+    @inline(__always)
+    mutating func enter() throws {
+        guard depth < maxDepth else {
+            throw RRStoreError(.nestingTooDeep, "JSON nests deeper than \(maxDepth) levels", offset: position)
+        }
+        depth += 1
+    }
+
+    mutating func parseObject(_ visitor: inout Visitor) throws {
+        let start = position
+        try enter()
+        let context = try visitor.beginContainer(at: start, isObject: true)
+        position += 1
+        if try peek() != UInt8(ascii: "}") {
+            while true {
+                guard try peek() == UInt8(ascii: "\"") else { throw invalid("expected a string key in an object", at: position) }
+                let keyStart = position
+                let escapes = try scanString()
+                try visitor.key(start: keyStart, end: position, hasEscapes: escapes)
+                guard try peek() == UInt8(ascii: ":") else { throw invalid("expected ':' after an object key", at: position) }
+                position += 1
+                try parseValue(&visitor)
+                let c = try peek()
+                position += 1
+                if c == UInt8(ascii: ",") { continue }
+                if c == UInt8(ascii: "}") { break }
+                throw invalid("expected ',' or '}' in an object", at: position - 1)
+            }
+        } else {
+            position += 1
+        }
+        depth -= 1
+        try visitor.endContainer(context, start: start, end: position, isObject: true, depth: depth)
+    }
+
+    mutating func parseArray(_ visitor: inout Visitor) throws {
+        let start = position
+        try enter()
+        let context = try visitor.beginContainer(at: start, isObject: false)
+        position += 1
+        if try peek() != UInt8(ascii: "]") {
+            while true {
+                try parseValue(&visitor)
+                let c = try peek()
+                position += 1
+                if c == UInt8(ascii: ",") { continue }
+                if c == UInt8(ascii: "]") { break }
+                throw invalid("expected ',' or ']' in an array", at: position - 1)
+            }
+        } else {
+            position += 1
+        }
+        depth -= 1
+        try visitor.endContainer(context, start: start, end: position, isObject: false, depth: depth)
+    }
+
+    mutating func expectLiteral(_ literal: StaticString) throws {
+        let n = literal.utf8CodeUnitCount
+        let p = literal.utf8Start
+        for i in 0..<n {
+            guard position + i < count else { throw truncated() }
+            guard base[position + i] == p[i] else { throw invalid("invalid literal (expected \(literal))", at: position + i) }
+        }
+        position += n
+    }
+
+    /// -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+    mutating func scanNumber() throws {
+        @inline(__always) func digit(_ i: Int) -> Bool { i < count && base[i] &- UInt8(ascii: "0") < 10 }
+        @inline(__always) func needDigit(_ i: Int, _ what: String) throws {
+            guard i < count else { throw truncated() }
+            guard base[i] &- UInt8(ascii: "0") < 10 else { throw invalid("a number needs a digit \(what)", at: i) }
+        }
+        var i = position
+        if base[i] == UInt8(ascii: "-") { i += 1 }
+        try needDigit(i, "here")
+        if base[i] == UInt8(ascii: "0") {
+            i += 1
+        } else {
+            while digit(i) { i += 1 }
+        }
+        if i < count && base[i] == UInt8(ascii: ".") {
+            i += 1
+            try needDigit(i, "after '.'")
+            while digit(i) { i += 1 }
+        }
+        if i < count && (base[i] | 0x20) == UInt8(ascii: "e") {
+            i += 1
+            if i < count && (base[i] == UInt8(ascii: "+") || base[i] == UInt8(ascii: "-")) { i += 1 }
+            try needDigit(i, "in its exponent")
+            while digit(i) { i += 1 }
+        }
+        // A number at the very end may go on in bytes not yet read.
+        if i == count && !isFinal { throw truncated() }
+        position = i
+    }
+
+    /// Scans the string whose opening quote is at `position`; leaves `position` past the
+    /// closing quote and returns whether it holds escapes.
+    @inline(__always)
+    mutating func scanString() throws -> Bool {
+        let open = position
+        var i = position + 1
+        var escapes = false
+        while true {
+            i = JSONBytes.skipPlainStringBytes(base, from: i, count: count)
+            guard i < count else { throw truncated() }
+            let c = base[i]
+            if c == UInt8(ascii: "\"") {
+                position = i + 1
+                return escapes
+            }
+            if c == UInt8(ascii: "\\") {
+                escapes = true
+                i = try scanEscape(at: i)
+            } else {
+                throw invalid("control character 0x\(String(c, radix: 16)) must be escaped inside a string (the string starts at byte \(open))", at: i)
+            }
+        }
+    }
+
+    func scanEscape(at i: Int) throws -> Int {
+        guard i + 1 < count else { throw truncated() }
+        switch base[i + 1] {
+        case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"),
+             UInt8(ascii: "f"), UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
+            return i + 2
+        case UInt8(ascii: "u"):
+            for k in 2..<6 {
+                guard i + k < count else { throw truncated() }
+                guard HexDigits.value(ofAnyCase: base[i + k]) != nil else {
+                    throw invalid("\\u must be followed by four hex digits", at: i + k)
+                }
+            }
+            return i + 6
+        default:
+            throw invalid("invalid escape '\\\(Character(Unicode.Scalar(base[i + 1])))'", at: i)
+        }
+    }
+}
+
+/// A visitor that only validates.
+public struct ValidatingVisitor: JSONVisitor {
+    public typealias ContainerContext = Void
+    public init() {}
+}
+
+public enum JSONBytes {
+    /// Throws at the first error if `bytes` is not exactly one JSON value.
+    public static func validate(_ bytes: UnsafeRawBufferPointer, maxDepth: Int = 512) throws {
+        var visitor = ValidatingVisitor()
+        try JSONParser.parse(bytes, visitor: &visitor, maxDepth: maxDepth)
+    }
+
+    // An empty buffer still needs a valid pointer; a static byte stands in. Never written.
+    nonisolated(unsafe) static let emptyBase: UnsafePointer<UInt8> = {
+        let p = UnsafeMutablePointer<UInt8>.allocate(capacity: 1)
+        p.initialize(to: 0)
+        return UnsafePointer(p)
+    }()
+
+    /// Skips bytes that need no attention inside a string (anything but '"', '\' and
+    /// control characters), eight at a time, and returns the offset of the first byte
+    /// that does need it, or `count`.
+    @inline(__always)
+    public static func skipPlainStringBytes(_ base: UnsafePointer<UInt8>, from start: Int, count: Int) -> Int {
+        var i = start
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        while i + 8 <= count {
+            let w = UInt64(littleEndian: UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self))
+            let quote = w ^ (ones &* 0x22)
+            let backslash = w ^ (ones &* 0x5C)
+            // The classic "has a zero byte" / "has a byte below n" tests; their lowest flagged
+            // byte is always exact, which is all that is used.
+            let flags = ((quote &- ones) & ~quote) | ((backslash &- ones) & ~backslash) | ((w &- ones &* 0x20) & ~w)
+            let hits = flags & highs
+            if hits != 0 { return i + (hits.trailingZeroBitCount >> 3) }
+            i += 8
+        }
+        while i < count {
+            let c = base[i]
+            if c == UInt8(ascii: "\"") || c == UInt8(ascii: "\\") || c < 0x20 { return i }
+            i += 1
+        }
+        return count
+    }
+}
