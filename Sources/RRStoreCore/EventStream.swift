@@ -11,7 +11,9 @@
 ///
 /// A handler that is called again for the same event must not count its first, failed
 /// attempt: undo output, and treat asset writes as idempotent.
-public struct EventStream {
+///
+/// Noncopyable: it owns its buffer, which `fill` reads into directly (no copy per chunk).
+public struct EventStream: ~Copyable {
     public enum Format: Sendable, Equatable { case undetermined, jsonArray, ndjson }
 
     private enum Position { case beforeInput, expectEventOrEnd, expectEvent, expectCommaOrEnd, afterArray }
@@ -21,29 +23,64 @@ public struct EventStream {
     public let maxEventSize: Int
     public private(set) var eventCount = 0
 
-    private var buffer: [UInt8] = []
-    private var start = 0            // first unconsumed byte in buffer
-    private var consumedBefore = 0   // bytes dropped from the front of buffer so far
+    private var storage: UnsafeMutableRawPointer
+    private var capacity: Int
+    private var count = 0            // bytes held in storage
+    private var start = 0            // first unconsumed byte in storage
+    private var consumedBefore = 0   // bytes dropped from the front of storage so far
     private var position: Position = .beforeInput
-    private var retryAtCount = 0     // an incomplete event is retried once buffer.count reaches this
+    private var retryAtCount = 0     // an incomplete event is retried once count reaches this
 
     public init(maxEventSize: Int = 64 << 20) {
         self.maxEventSize = maxEventSize
+        capacity = 64 << 10
+        storage = .allocate(byteCount: capacity, alignment: 16)
     }
+
+    deinit { storage.deallocate() }
 
     public typealias Handler = (UnsafeRawBufferPointer) throws -> Int
 
-    /// Adds a chunk and calls `handler` for each event it completes.
-    public mutating func feed(_ chunk: UnsafeRawBufferPointer, _ handler: Handler) throws {
+    private var buffered: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: storage, count: count) }
+
+    /// Drops consumed bytes and makes room for `extra` more.
+    private mutating func makeRoom(_ extra: Int) {
         if start > 0 {
-            buffer.removeFirst(start)
+            storage.copyMemory(from: storage + start, byteCount: count - start)
+            count -= start
             consumedBefore += start
             retryAtCount = max(0, retryAtCount - start)
             start = 0
         }
-        buffer.append(contentsOf: chunk)
-        guard buffer.count >= retryAtCount else { return }
+        guard count + extra > capacity else { return }
+        var newCapacity = capacity
+        while count + extra > newCapacity { newCapacity *= 2 }
+        let newStorage = UnsafeMutableRawPointer.allocate(byteCount: newCapacity, alignment: 16)
+        newStorage.copyMemory(from: storage, byteCount: count)
+        storage.deallocate()
+        storage = newStorage
+        capacity = newCapacity
+    }
+
+    /// Adds a chunk and calls `handler` for each event it completes.
+    public mutating func feed(_ chunk: UnsafeRawBufferPointer, _ handler: Handler) throws {
+        makeRoom(chunk.count)
+        if chunk.count > 0 { (storage + count).copyMemory(from: chunk.baseAddress!, byteCount: chunk.count) }
+        count += chunk.count
+        guard count >= retryAtCount else { return }
         try drain(isFinal: false, handler)
+    }
+
+    /// Lets `read` write up to `chunkSize` bytes straight into the buffer (it returns how
+    /// many; 0 at the end of the input), then calls `handler` for each event completed.
+    /// Returns false at the end of the input.
+    public mutating func fill(chunkSize: Int, read: (UnsafeMutableRawBufferPointer) throws -> Int, _ handler: Handler) throws -> Bool {
+        makeRoom(chunkSize)
+        let n = try read(UnsafeMutableRawBufferPointer(start: storage + count, count: chunkSize))
+        guard n > 0 else { return false }
+        count += n
+        if count >= retryAtCount { try drain(isFinal: false, handler) }
+        return true
     }
 
     public mutating func feed(_ chunk: [UInt8], _ handler: Handler) throws {
@@ -55,7 +92,7 @@ public struct EventStream {
     public mutating func finish(_ handler: Handler) throws {
         try drain(isFinal: true, handler)
         if format == .jsonArray && position != .afterArray {
-            throw RRStoreError(.truncatedInput, "the input ends before the JSON array's closing ']' (truncated file?)", offset: consumedBefore + buffer.count)
+            throw RRStoreError(.truncatedInput, "the input ends before the JSON array's closing ']' (truncated file?)", offset: consumedBefore + count)
         }
     }
 
@@ -66,9 +103,8 @@ public struct EventStream {
     private mutating func drain(isFinal: Bool, _ handler: Handler) throws {
         var i = start
         defer { start = i }
-        let count = buffer.count
         while i < count {
-            let c = buffer[i]
+            let c = storage.load(fromByteOffset: i, as: UInt8.self)
             if c == 0x20 || c == 0x0A || c == 0x0D || c == 0x09 { i += 1; continue }
             switch (position, c) {
             case (.beforeInput, UInt8(ascii: "[")):
@@ -103,9 +139,9 @@ public struct EventStream {
 
     /// The event's length, or nil if it is not complete in the buffer yet.
     private mutating func handleEvent(at offset: Int, isFinal: Bool, _ handler: Handler) throws -> Int? {
-        let available = buffer.count - offset
+        let available = count - offset
         do {
-            let length = try buffer.withUnsafeBytes { try handler(UnsafeRawBufferPointer(rebasing: $0[offset...])) }
+            let length = try handler(UnsafeRawBufferPointer(rebasing: buffered[offset...]))
             guard length <= maxEventSize else { throw tooLarge(at: offset) }
             retryAtCount = 0
             return length
@@ -115,7 +151,7 @@ public struct EventStream {
             return nil
         } catch var error as RRStoreError where error.code == .truncatedInput && error.offset == available {
             error.message = "the input ends inside event \(eventCount + 1) (truncated file?)"
-            error.offset = consumedBefore + buffer.count
+            error.offset = consumedBefore + count
             throw error
         } catch var error as RRStoreError {
             if let inner = error.offset { error.offset = consumedBefore + offset + inner }

@@ -8,12 +8,16 @@ public struct RewriteOptions: Sendable, Equatable {
     public var minEmbeddedDataURISize: Int = 1024
     /// Deeper JSON is rejected.
     public var maxDepth: Int = 512
+    /// Bytes of recently extracted values kept to name repeats without hashing (0: off).
+    public var recentAssetsBytes: Int = 32 << 20
 
-    public init(minStringSize: Int = 1024, minTreeSize: Int = 4096, minEmbeddedDataURISize: Int = 1024, maxDepth: Int = 512) {
+    public init(minStringSize: Int = 1024, minTreeSize: Int = 4096, minEmbeddedDataURISize: Int = 1024,
+                maxDepth: Int = 512, recentAssetsBytes: Int = 32 << 20) {
         self.minStringSize = max(minStringSize, 1)
         self.minTreeSize = max(minTreeSize, 2)
         self.minEmbeddedDataURISize = max(minEmbeddedDataURISize, 1)
         self.maxDepth = maxDepth
+        self.recentAssetsBytes = max(recentAssetsBytes, 0)
     }
 }
 
@@ -32,9 +36,11 @@ public struct Rewriter {
     private var decoded: [UInt8] = []
     private var unescaped: [UInt8] = []
     private var nested: [UInt8] = []
+    fileprivate var recent: RecentAssets
 
     public init(options: RewriteOptions = RewriteOptions()) {
         self.options = options
+        self.recent = RecentAssets(capacityBytes: options.recentAssetsBytes)
     }
 
     /// Rewrites the JSON value in `input` (one event; only whitespace may follow it),
@@ -105,6 +111,26 @@ public struct Rewriter {
     }
 
     fileprivate mutating func extractString(
+        _ content: UnsafeRawBufferPointer, hasEscapes: Bool, sink: (ExtractedAsset) throws -> Void
+    ) throws -> AssetReference {
+        if let hit = recent.lookup(.string, content) {
+            try (hit.stored ?? hit.raw).withUnsafeBytes { try sink(ExtractedAsset(reference: hit.reference, bytes: $0)) }
+            return hit.reference
+        }
+        guard recent.capacityBytes > 0 else { return try extractNewString(content, hasEscapes: hasEscapes, sink: sink) }
+        // Remember the value if it became exactly one asset (nested text brings others along).
+        var emitted: [(AssetReference, [UInt8]?)] = []
+        let ref = try extractNewString(content, hasEscapes: hasEscapes) { asset in
+            try sink(asset)
+            emitted.append((asset.reference, asset.bytes.elementsEqual(content) ? nil : Array(asset.bytes)))
+        }
+        if emitted.count == 1 {
+            recent.insert(.string, raw: content, stored: emitted[0].1, reference: ref)
+        }
+        return ref
+    }
+
+    private mutating func extractNewString(
         _ content: UnsafeRawBufferPointer, hasEscapes: Bool, sink: (ExtractedAsset) throws -> Void
     ) throws -> AssetReference {
         if !hasEscapes, let ref = try extractDataURI(content, sink: sink) { return ref }
@@ -268,8 +294,13 @@ private struct RewriteVisitor: JSONVisitor {
         flush(upTo: end)
         let ref = try out.withUnsafeBytes { buffer -> AssetReference in
             let bytes = UnsafeRawBufferPointer(rebasing: buffer[outStart...])
+            if let hit = rewriter.recent.lookup(.tree, bytes) {
+                try sink(ExtractedAsset(reference: hit.reference, bytes: bytes))
+                return hit.reference
+            }
             let ref = AssetReference(digest: SHA256Digest.hash(bytes), kind: .tree)
             try sink(ExtractedAsset(reference: ref, bytes: bytes))
+            rewriter.recent.insert(.tree, raw: bytes, stored: nil, reference: ref)
             return ref
         }
         out.removeLast(out.count - outStart)

@@ -31,39 +31,60 @@ public struct EventFileReader {
     public mutating func readEvents(_ handler: EventStream.Handler) throws {
         let fd = try FileDescriptor.open(path ?? "/dev/stdin", flags: O_RDONLY)
         var stream = EventStream(maxEventSize: maxEventSize)
-        var gzip: GzipDecoder?
-        var chunk = [UInt8](repeating: 0, count: chunkSize)
-        var first = true
         let name = displayName
         do {
-            while true {
-                let n = try chunk.withUnsafeMutableBytes { try fd.read(into: $0, path: name) }
-                if n == 0 { break }
-                bytesRead += n
-                try chunk.withUnsafeBytes { raw in
-                    let data = UnsafeRawBufferPointer(rebasing: raw[..<n])
-                    if first {
-                        first = false
-                        if GzipDecoder.isGzip(data) { gzip = GzipDecoder() }
-                    }
-                    if let gzip {
-                        try gzip.decode(data) { plain in
-                            bytesDecoded += plain.count
+            // Sniff the first bytes: plain JSON is read straight into the stream's buffer;
+            // gzip goes through the decoder in chunks.
+            var head = [UInt8](repeating: 0, count: 2)
+            let headCount = try head.withUnsafeMutableBytes { try readFully(fd, into: $0, name: name) }
+            bytesRead += headCount
+            if headCount == 2 && head[0] == 0x1F && head[1] == 0x8B {
+                let gzip = GzipDecoder()
+                var decoded = 0
+                var chunk = head
+                var n = headCount
+                while n > 0 {
+                    try chunk.withUnsafeBytes { compressed in
+                        try gzip.decode(UnsafeRawBufferPointer(rebasing: compressed[..<n])) { plain in
+                            decoded += plain.count
                             try stream.feed(plain, handler)
                         }
-                    } else {
-                        bytesDecoded += n
-                        try stream.feed(data, handler)
                     }
+                    if chunk.count < chunkSize { chunk = [UInt8](repeating: 0, count: chunkSize) }
+                    n = try chunk.withUnsafeMutableBytes { try fd.read(into: $0, path: name) }
+                    bytesRead += n
                 }
+                bytesDecoded += decoded
+                try gzip.finish()
+            } else {
+                bytesDecoded += headCount
+                try head.withUnsafeBytes { try stream.feed(UnsafeRawBufferPointer(rebasing: $0[..<headCount]), handler) }
+                var read = 0
+                while try stream.fill(chunkSize: chunkSize, read: { buffer in
+                    let n = try fd.read(into: buffer, path: name)
+                    read += n
+                    return n
+                }, handler) {}
+                bytesRead += read
+                bytesDecoded += read
             }
-            try gzip?.finish()
             try stream.finish(handler)
         } catch var error as RRStoreError {
             error.message = "\(name): \(error.message)"
             throw error
         }
     }
+}
+
+/// Reads until `buffer` is full or the input ends; returns the count read.
+private func readFully(_ fd: borrowing FileDescriptor, into buffer: UnsafeMutableRawBufferPointer, name: String) throws -> Int {
+    var filled = 0
+    while filled < buffer.count {
+        let n = try fd.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[filled...]), path: name)
+        if n == 0 { break }
+        filled += n
+    }
+    return filled
 }
 
 /// Buffered writes to a file descriptor (standard output by default).

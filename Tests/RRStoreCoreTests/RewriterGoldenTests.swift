@@ -264,3 +264,38 @@ import Testing
         try roundTrip(bytes(#"{"a":"\#(text)"}"#), options: RewriteOptions(minStringSize: 8, minEmbeddedDataURISize: 8))
     }
 }
+
+@Suite struct RecentAssetsTests {
+    @Test func valuesThatShareTheSampledBytesButDifferElsewhereGetTheirOwnDigests() throws {
+        // Same length, same bytes at the sampled offsets (start, quarters, end): only a full
+        // comparison tells them apart.
+        let a = String(repeating: "a", count: 2000)
+        var b = Array(a.utf8)
+        b[100] = UInt8(ascii: "b")
+        let sink = CollectingSink()
+        var rewriter = Rewriter()
+        let first = try rewriter.rewrite(bytes(#"{"x":"\#(a)"}"#)) { sink($0) }
+        let second = try rewriter.rewrite(bytes(#"{"x":"\#(text(b))"}"#)) { sink($0) }
+        let third = try rewriter.rewrite(bytes(#"{"x":"\#(a)"}"#)) { sink($0) }
+        #expect(first != second)
+        #expect(first == third)
+        #expect(sink.extracted.map(\.digest) == [sha(a), sha(b), sha(a)])
+    }
+
+    @Test func rememberingRecentValuesChangesNothingButSpeed() throws {
+        for seed in UInt64(1000)..<1300 {
+            let (event, options) = RandomEvent.make(seed: seed)
+            var without = options
+            without.recentAssetsBytes = 0
+            let remembering = CollectingSink(), forgetting = CollectingSink()
+            var r1 = Rewriter(options: options), r2 = Rewriter(options: without)
+            // Twice each, so the second pass hits what the first remembered.
+            for _ in 0..<2 {
+                let a = try r1.rewrite(bytes(event)) { remembering($0) }
+                let b = try r2.rewrite(bytes(event)) { forgetting($0) }
+                #expect(a == b, "seed \(seed)")
+            }
+            #expect(remembering.extracted == forgetting.extracted, "seed \(seed): the sink hears of every asset either way")
+        }
+    }
+}
