@@ -32,8 +32,10 @@ let package = Package(
         ),
         // Digests, base64, the JSON byte scanner, rewrite and rehydrate. No network, no files.
         .target(name: "RRStoreCore", dependencies: ["CCrypto", "CZlib"]),
+        // syncfs(2), which Swift's Glibc module does not export.
+        .target(name: "CSystem"),
         // Where bytes live: content-addressed asset directories (and, later, S3 and databases).
-        .target(name: "RRStoreStorage", dependencies: ["RRStoreCore"]),
+        .target(name: "RRStoreStorage", dependencies: ["RRStoreCore", "CSystem"]),
         .executableTarget(
             name: "rrstore",
             dependencies: [
@@ -47,6 +49,10 @@ let package = Package(
                 "RRStoreCore", "CCurl",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]
+        ),
+        .testTarget(
+            name: "RRStoreStorageTests",
+            dependencies: ["RRStoreCore", "RRStoreStorage"]
         ),
         .testTarget(
             name: "RRStoreCLITests",

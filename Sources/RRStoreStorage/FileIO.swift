@@ -5,6 +5,7 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import CSystem
 import RRStoreCore
 
 /// Thin, typed wrappers over the POSIX calls the filesystem store needs (`fsync` of files
@@ -98,6 +99,14 @@ public enum FileSystem {
 
     public static func remove(_ path: String) {
         _ = unlink(path)
+    }
+
+    /// Flushes everything written to the filesystem that holds `path` (`syncfs`): one call
+    /// makes a whole batch of files and renames durable.
+    public static func syncFileSystem(containing path: String) throws {
+        try FileDescriptor.with(path, flags: O_RDONLY | O_DIRECTORY) { fd in
+            guard rr_syncfs(fd.raw) == 0 else { throw POSIXFailure.error("syncfs", path: path) }
+        }
     }
 
     /// fsyncs a directory, making a rename inside it durable.

@@ -63,6 +63,7 @@ struct RewriteCommand: ParsableCommand {
                 summary.merge(tally)
                 return length
             }
+            try store.commit()
             try output.flush()
             summary.bytesIn = reader.bytesDecoded
             summary.bytesOut = output.bytesWritten

@@ -104,6 +104,8 @@ enum Corpus {
         #expect(try assetFiles(assets) == before)
         #expect(again.stderr.contains("new 0/0"))
         #expect(!again.stderr.contains(" new 1"))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: assets.appendingPathComponent(".incoming").path).isEmpty,
+                "every staged asset was committed before the command succeeded")
         // Every stored file is named by the SHA-256 of its bytes, and no temporary file is left.
         for path in before {
             #expect(!path.contains(".tmp-"))
