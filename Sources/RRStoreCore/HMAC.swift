@@ -1,0 +1,35 @@
+import CCrypto
+
+/// HMAC-SHA256 through OpenSSL.
+public enum HMACSHA256 {
+    public static func authenticate(_ message: [UInt8], key: [UInt8]) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: 32)
+        var length: UInt32 = 0
+        key.withUnsafeBytes { k in
+            message.withUnsafeBytes { m in
+                out.withUnsafeMutableBytes { o in
+                    _ = HMAC(EVP_sha256(), k.baseAddress, Int32(k.count),
+                             m.baseAddress?.assumingMemoryBound(to: UInt8.self), m.count,
+                             o.baseAddress!.assumingMemoryBound(to: UInt8.self), &length)
+                }
+            }
+        }
+        return out
+    }
+
+    public static func authenticate(_ message: String, key: [UInt8]) -> [UInt8] {
+        authenticate(Array(message.utf8), key: key)
+    }
+}
+
+extension Sequence where Element == UInt8 {
+    /// Lowercase hex.
+    public var hexString: String {
+        var out = [UInt8]()
+        for byte in self {
+            out.append(HexDigits.lower[Int(byte >> 4)])
+            out.append(HexDigits.lower[Int(byte & 0xF)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+}
