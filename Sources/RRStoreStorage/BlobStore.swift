@@ -1,0 +1,174 @@
+import RRStoreCore
+
+/// Where bytes live: assets, screenshots and event chunks, by key. Implementations: the
+/// filesystem (embedded default), S3, and an in-memory twin for unit tests. All of them
+/// pass one conformance suite (`Tests/RRStoreStorageTests/BlobStoreConformance.swift`).
+public protocol BlobStore: Sendable {
+    /// Stores `bytes` under `key`. With an expectation, the digest and size are checked
+    /// first and a mismatch stores nothing. With `createOnly`, an existing blob is left as
+    /// it is and the answer is `.alreadyExisted` (content-addressed keys never change).
+    func put(_ key: BlobKey, bytes: [UInt8], expecting: BlobExpectation?, createOnly: Bool) async throws -> PutOutcome
+
+    /// Like `put(_:bytes:...)`, streaming the body from the file at `path` (large bodies:
+    /// S3 uses a multipart upload).
+    func putFile(_ key: BlobKey, path: String, expecting: BlobExpectation?, createOnly: Bool) async throws -> PutOutcome
+
+    /// The blob's bytes, or those in `range` (clamped to the blob's end). Throws
+    /// `.blobNotFound`, or `.invalidRange` when the range starts past the end.
+    func get(_ key: BlobKey, range: Range<Int>?) async throws -> [UInt8]
+
+    /// Streams the blob into the file at `path` (created or truncated).
+    func download(_ key: BlobKey, to path: String) async throws -> BlobInfo
+
+    /// Size and ETag, or nil if there is no such blob.
+    func head(_ key: BlobKey) async throws -> BlobInfo?
+
+    /// Deletes the blob; deleting a missing blob is not an error.
+    func delete(_ key: BlobKey) async throws
+
+    /// Keys that start with `prefix`, in ascending byte order, after the continuation
+    /// `after` (nil for the first page), at most `limit` of them.
+    func list(prefix: String, after: String?, limit: Int) async throws -> BlobPage
+}
+
+extension BlobStore {
+    public func put(_ key: BlobKey, bytes: [UInt8], expecting: BlobExpectation? = nil) async throws -> PutOutcome {
+        try await put(key, bytes: bytes, expecting: expecting, createOnly: false)
+    }
+
+    public func get(_ key: BlobKey) async throws -> [UInt8] {
+        try await get(key, range: nil)
+    }
+
+    /// Every key under `prefix`, page by page.
+    public func listAll(prefix: String, pageSize: Int = 1000) async throws -> [BlobInfo] {
+        var all: [BlobInfo] = []
+        var after: String?
+        repeat {
+            let page = try await list(prefix: prefix, after: after, limit: pageSize)
+            all += page.blobs
+            after = page.next
+        } while after != nil
+        return all
+    }
+}
+
+/// A blob key: a relative path of safe bytes. One layout for every implementation:
+///
+///     assets/sha256/ab/cd/<hex>                                    assets and screenshots
+///     rrweb/recordings/userId=<u>/sessionId=<id>/<seq>.jsonl.gz    event chunks
+public struct BlobKey: Hashable, Comparable, Sendable, CustomStringConvertible {
+    public let rawValue: String
+
+    /// Letters, digits and `!-_.*'()=/`; no empty segment and none that starts with `.`
+    /// (the filesystem store keeps its temporary files there); at most 1024 bytes.
+    public init(_ rawValue: String) throws {
+        let bytes = Array(rawValue.utf8)
+        guard !bytes.isEmpty, bytes.count <= 1024 else {
+            throw RRStoreError(.invalidKey, "a blob key needs 1 to 1024 bytes, not \(bytes.count)")
+        }
+        for byte in bytes where !BlobKey.allowed[Int(byte)] {
+            throw RRStoreError(.invalidKey, "blob key '\(rawValue.prefix(100))' holds '\(Character(Unicode.Scalar(byte)))'; keys use letters, digits and !-_.*'()=/")
+        }
+        for segment in rawValue.split(separator: "/", omittingEmptySubsequences: false) where segment.isEmpty || segment.first == "." {
+            throw RRStoreError(.invalidKey, "blob key '\(rawValue.prefix(100))' has an empty segment or one that starts with '.'")
+        }
+        self.rawValue = rawValue
+    }
+
+    static let allowed: [Bool] = {
+        var table = [Bool](repeating: false, count: 256)
+        for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!-_.*'()=/".utf8 { table[Int(c)] = true }
+        return table
+    }()
+
+    public var description: String { rawValue }
+    public static func < (a: BlobKey, b: BlobKey) -> Bool { Array(a.rawValue.utf8).lexicographicallyPrecedes(Array(b.rawValue.utf8)) }
+
+    public static func asset(_ digest: SHA256Digest) -> BlobKey {
+        let hex = digest.hex
+        // Force-try: hex digits and slashes are always a valid key.
+        return try! BlobKey("assets/sha256/\(hex.prefix(2))/\(hex.dropFirst(2).prefix(2))/\(hex)")
+    }
+
+    /// `tenant` and `recording` must already be valid ids (`[A-Za-z0-9._-]{1,128}`).
+    public static func eventChunk(tenant: String, recording: String, sequence: Int) throws -> BlobKey {
+        let padded = String(repeating: "0", count: max(0, 12 - String(sequence).count)) + String(sequence)
+        return try BlobKey("rrweb/recordings/userId=\(tenant)/sessionId=\(recording)/\(padded).jsonl.gz")
+    }
+}
+
+/// What a put must match: the SHA-256 and/or size of the body.
+public struct BlobExpectation: Sendable, Equatable {
+    public var digest: SHA256Digest?
+    public var size: Int?
+    public init(digest: SHA256Digest? = nil, size: Int? = nil) {
+        self.digest = digest
+        self.size = size
+    }
+
+    func check(digest actual: SHA256Digest, size actualSize: Int, key: BlobKey) throws {
+        if let size, size != actualSize {
+            throw RRStoreError(.sizeMismatch, "the body for \(key) has \(actualSize) bytes, not the \(size) announced; nothing was stored")
+        }
+        if let digest, digest != actual {
+            throw RRStoreError(.digestMismatch, "the body for \(key) hashes to \(actual), not \(digest); nothing was stored")
+        }
+    }
+}
+
+public enum PutOutcome: Sendable, Equatable {
+    case created
+    /// `createOnly` found the key taken; nothing was written.
+    case alreadyExisted
+}
+
+public struct BlobInfo: Sendable, Equatable {
+    public var key: BlobKey
+    public var size: Int
+    public var etag: String?
+    public init(key: BlobKey, size: Int, etag: String? = nil) {
+        self.key = key
+        self.size = size
+        self.etag = etag
+    }
+}
+
+public struct BlobPage: Sendable, Equatable {
+    public var blobs: [BlobInfo]
+    /// Pass as `after` for the next page; nil on the last page.
+    public var next: String?
+    public init(blobs: [BlobInfo], next: String?) {
+        self.blobs = blobs
+        self.next = next
+    }
+}
+
+extension RRStoreError.Code {
+    public static let invalidKey = RRStoreError.Code("invalid_key")
+    public static let blobNotFound = RRStoreError.Code("blob_not_found")
+    public static let invalidRange = RRStoreError.Code("invalid_range")
+    public static let digestMismatch = RRStoreError.Code("digest_mismatch")
+    public static let sizeMismatch = RRStoreError.Code("size_mismatch")
+    public static let storageUnavailable = RRStoreError.Code("storage_unavailable")
+    public static let storageRejected = RRStoreError.Code("storage_rejected")
+}
+
+extension RRStoreError {
+    static func notFound(_ key: BlobKey) -> RRStoreError {
+        RRStoreError(.blobNotFound, "no blob at \(key)")
+    }
+
+    static func invalidRange(_ range: Range<Int>, size: Int, key: BlobKey) -> RRStoreError {
+        RRStoreError(.invalidRange, "range \(range.lowerBound)..<\(range.upperBound) starts past the end of \(key) (\(size) bytes)")
+    }
+}
+
+/// Clamps a requested range to a blob of `size` bytes.
+func clamp(_ range: Range<Int>?, size: Int, key: BlobKey) throws -> Range<Int> {
+    guard let range else { return 0..<size }
+    guard range.lowerBound >= 0, range.lowerBound < size || (size == 0 && range.lowerBound == 0) else {
+        throw RRStoreError.invalidRange(range, size: size, key: key)
+    }
+    return range.lowerBound..<min(range.upperBound, size)
+}
