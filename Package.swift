@@ -35,7 +35,7 @@ let package = Package(
         // syncfs(2), which Swift's Glibc module does not export.
         .target(name: "CSystem"),
         // Where bytes live: content-addressed asset directories (and, later, S3 and databases).
-        .target(name: "RRStoreStorage", dependencies: ["RRStoreCore", "CSystem"]),
+        .target(name: "RRStoreStorage", dependencies: ["RRStoreCore", "CSystem", "CCurl"]),
         .executableTarget(
             name: "rrstore",
             dependencies: [

@@ -14,4 +14,8 @@ fi
 
 # Build once with the tests: a plain 'swift build' first would make the test build start over.
 swift build --build-tests
+
+# Real servers on loopback (moto for S3), stopped when this script exits.
+. scripts/test-services.sh
+
 swift test --skip-build "$@"

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Starts the real servers the tests talk to, on loopback, and exports their addresses:
+#   moto (S3)                       RRSTORE_TEST_S3_ENDPOINT
+#   moto with SigV4 checking on     RRSTORE_TEST_S3_AUTH_ENDPOINT, _AUTH_KEY, _AUTH_SECRET
+#   a fault-injecting proxy → moto  RRSTORE_TEST_S3_FAULTY_ENDPOINT, RRSTORE_TEST_S3_FAULT_STATS
+# Source it (". scripts/test-services.sh"); it installs a trap that stops them on exit.
+# Installs moto's server and boto3 from PyPI if they are missing.
+
+services_dir="$(mktemp -d "${TMPDIR:-/tmp}/rrstore-services.XXXXXX")"
+service_pids=()
+
+stop_test_services() {
+  for pid in "${service_pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${service_pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  rm -rf "$services_dir"
+}
+trap stop_test_services EXIT
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+wait_for_http() {  # URL NAME
+  for _ in $(seq 1 100); do
+    if python3 -c "import urllib.request, sys; urllib.request.urlopen(sys.argv[1], timeout=1)" "$1" 2>/dev/null; then return 0; fi
+    sleep 0.1
+  done
+  echo "test-services: $2 did not start; its log:" >&2
+  cat "$services_dir/$2.log" >&2 || true
+  return 1
+}
+
+if ! python3 -c 'import moto.server, flask, flask_cors, boto3' 2>/dev/null; then
+  echo "test-services: installing moto[server] and boto3 from PyPI" >&2
+  python3 -m pip install -q 'moto[server]>=5,<6' boto3
+fi
+
+start_moto() {  # NAME → sets port
+  local name="$1" port
+  port=$(free_port)
+  python3 -m moto.server -H 127.0.0.1 -p "$port" > "$services_dir/$name.log" 2>&1 &
+  service_pids+=($!)
+  wait_for_http "http://127.0.0.1:$port/moto-api/" "$name"
+  echo "$port"
+}
+
+moto_port=$(start_moto moto)
+export RRSTORE_TEST_S3_ENDPOINT="http://127.0.0.1:$moto_port"
+
+auth_port=$(start_moto moto-auth)
+read -r auth_key auth_secret < <(python3 "$(dirname "${BASH_SOURCE[0]}")/moto-auth-setup.py" "http://127.0.0.1:$auth_port")
+export RRSTORE_TEST_S3_AUTH_ENDPOINT="http://127.0.0.1:$auth_port"
+export RRSTORE_TEST_S3_AUTH_KEY="$auth_key" RRSTORE_TEST_S3_AUTH_SECRET="$auth_secret"
+
+proxy_port=$(free_port)
+export RRSTORE_TEST_S3_FAULT_STATS="$services_dir/fault-stats.json"
+python3 "$(dirname "${BASH_SOURCE[0]}")/fault-proxy.py" "$proxy_port" "$moto_port" 3 "$RRSTORE_TEST_S3_FAULT_STATS" > "$services_dir/proxy.log" 2>&1 &
+service_pids+=($!)
+wait_for_http "http://127.0.0.1:$proxy_port/moto-api/" proxy
+export RRSTORE_TEST_S3_FAULTY_ENDPOINT="http://127.0.0.1:$proxy_port"
+
+echo "test-services: moto $RRSTORE_TEST_S3_ENDPOINT, moto with auth $RRSTORE_TEST_S3_AUTH_ENDPOINT, fault proxy $RRSTORE_TEST_S3_FAULTY_ENDPOINT" >&2
