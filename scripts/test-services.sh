@@ -35,19 +35,19 @@ if ! python3 -c 'import moto.server, flask, flask_cors, boto3' 2>/dev/null; then
   python3 -m pip install -q 'moto[server]>=5,<6' boto3
 fi
 
-start_moto() {  # NAME → sets port
-  local name="$1" port
-  port=$(free_port)
-  python3 -m moto.server -H 127.0.0.1 -p "$port" > "$services_dir/$name.log" 2>&1 &
+start_moto() {  # NAME; sets started_port (not echoed: a subshell would lose the pid)
+  started_port=$(free_port)
+  python3 -m moto.server -H 127.0.0.1 -p "$started_port" > "$services_dir/$1.log" 2>&1 &
   service_pids+=($!)
-  wait_for_http "http://127.0.0.1:$port/moto-api/" "$name"
-  echo "$port"
+  wait_for_http "http://127.0.0.1:$started_port/moto-api/" "$1"
 }
 
-moto_port=$(start_moto moto)
+start_moto moto
+moto_port=$started_port
 export RRSTORE_TEST_S3_ENDPOINT="http://127.0.0.1:$moto_port"
 
-auth_port=$(start_moto moto-auth)
+start_moto moto-auth
+auth_port=$started_port
 read -r auth_key auth_secret < <(python3 "$(dirname "${BASH_SOURCE[0]}")/moto-auth-setup.py" "http://127.0.0.1:$auth_port")
 export RRSTORE_TEST_S3_AUTH_ENDPOINT="http://127.0.0.1:$auth_port"
 export RRSTORE_TEST_S3_AUTH_KEY="$auth_key" RRSTORE_TEST_S3_AUTH_SECRET="$auth_secret"
