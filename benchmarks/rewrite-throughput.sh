@@ -7,7 +7,7 @@
 #   cold    rrstore rewrite FILE into an empty asset directory (every new asset written
 #           durably: temp file, fsync, rename, fsync dir)
 # and writes a result table to benchmarks/results/rewrite-throughput.md.
-# Usage: benchmarks/rewrite-throughput.sh [runs]   (needs hyperfine and python3; installs hyperfine)
+# Usage: benchmarks/rewrite-throughput.sh [runs]   (needs python3 and taskset)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs="${1:-15}"
@@ -16,7 +16,6 @@ work="${TMPDIR:-/tmp}/rrstore-bench-rewrite"
 out=benchmarks/results/rewrite-throughput.md
 cpu="${BENCH_CPU:-1}"
 
-command -v hyperfine >/dev/null || { apt-get install -y -qq hyperfine >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq hyperfine >/dev/null; }; }
 scripts/deps.sh
 swift build -c release --product rrstore >/dev/null
 bin="$(swift build -c release --show-bin-path)/rrstore"
@@ -30,12 +29,13 @@ bytes=$(stat -c %s "$input")
 "$bin" rewrite --assets "$work/warm" "$input" > "$work/rewritten.ndjson" 2> "$work/summary-cold.txt"
 "$bin" rewrite --assets "$work/warm" "$input" > /dev/null 2> "$work/summary-warm.txt"
 
-taskset -c "$cpu" hyperfine --style none -N -w 2 -r "$runs" --export-json "$work/warm.json" \
-  "openssl dgst -sha256 $input" \
-  "$bin rewrite --assets $work/warm $input" --output=null >/dev/null
-taskset -c "$cpu" hyperfine --style none -N -w 1 -r "$(( runs < 5 ? runs : 5 ))" --export-json "$work/cold.json" \
+# Anchor and rrstore alternate run by run, so that drift on a shared machine hits both;
+# each pair gives one ratio, and the table reports medians.
+python3 benchmarks/paired-timing.py --cpu "$cpu" --runs "$runs" --output "$work/warm.json" \
+  --anchor "openssl dgst -sha256 $input" --command "$bin rewrite --assets $work/warm $input"
+python3 benchmarks/paired-timing.py --cpu "$cpu" --runs "$(( runs < 5 ? runs : 5 ))" --output "$work/cold.json" \
   --prepare "rm -rf $work/cold" \
-  "$bin rewrite --assets $work/cold $input" --output=null >/dev/null
+  --anchor "openssl dgst -sha256 $input" --command "$bin rewrite --assets $work/cold $input"
 
 assets_bytes=$(find "$work/warm" -type f -printf '%s\n' | awk '{s+=$1} END {print s+0}')
 assets_count=$(find "$work/warm" -type f | wc -l)
@@ -48,13 +48,16 @@ python3 - "$work" "$bytes" "$rewritten_bytes" "$assets_bytes" "$assets_count" "$
 import json, sys, subprocess, platform, datetime, statistics
 work, size, rewritten, assets, count, gz, assets_gz, rewritten_gz, out, cpu = sys.argv[1:]
 size, rewritten, assets, count, gz, assets_gz, rewritten_gz = map(int, (size, rewritten, assets, count, gz, assets_gz, rewritten_gz))
-warm = json.load(open(f"{work}/warm.json"))["results"]
-cold = json.load(open(f"{work}/cold.json"))["results"]
-def row(name, r):
-    med = statistics.median(r["times"])
-    return name, med, min(r["times"]), size / med / 1e6
-anchor = row("openssl dgst -sha256 (anchor)", warm[0])
-rows = [anchor, row("rrstore rewrite, assets already stored", warm[1]), row("rrstore rewrite, empty asset directory", cold[0])]
+warm = json.load(open(f"{work}/warm.json"))
+cold = json.load(open(f"{work}/cold.json"))
+def row(name, times, ratios):
+    med = statistics.median(times)
+    return name, med, min(times), size / med / 1e6, statistics.median(ratios) if ratios else 1.0
+rows = [
+    row("openssl dgst -sha256 (anchor)", warm["anchor"], []),
+    row("rrstore rewrite, assets already stored", warm["command"], warm["ratios"]),
+    row("rrstore rewrite, empty asset directory", cold["command"], cold["ratios"]),
+]
 def sh(cmd):
     try: return subprocess.run(cmd, shell=True, capture_output=True, text=True).stdout.strip()
     except Exception: return "?"
@@ -66,14 +69,15 @@ lines = [
     f"Measured {datetime.date.today().isoformat()} by `benchmarks/rewrite-throughput.sh` on {cpu_model}, "
     f"{sh('nproc')} cores (pinned to CPU {cpu}), {sh('uname -r')}, {sh('swift --version 2>&1 | head -1')}, {sh('openssl version')}.",
     f"Input: the corpus's {sh(f'wc -l < {work}/corpus.ndjson')} events as NDJSON, {size:,} bytes (`../shared/corpus`, every session).",
-    "Times are wall-clock per run (hyperfine, median and best); throughput = input bytes / median time;",
-    "the ratio is rrstore's throughput over OpenSSL's SHA-256 of the same file in the same run.",
+    f"Times are wall-clock per run ({len(warm['command'])} warm and {len(cold['command'])} cold runs, median and best); throughput = input bytes / median time.",
+    "Each rrstore run is paired with an OpenSSL run right before it; × openssl is the median over pairs of",
+    "rrstore's throughput over OpenSSL's SHA-256 of the same file (1.0 would be: as fast as hashing the input once).",
     "",
     "| command | median s | best s | MB/s | × openssl |",
     "|---|---:|---:|---:|---:|",
 ]
-for name, med, best, mbps in rows:
-    lines.append(f"| {name} | {med:.3f} | {best:.3f} | {mbps:.0f} | {anchor[1] / med:.2f} |")
+for name, med, best, mbps, ratio in rows:
+    lines.append(f"| {name} | {med:.3f} | {best:.3f} | {mbps:.0f} | {ratio:.2f} |")
 lines += [
     "",
     "Sizes (the corpus once):",
