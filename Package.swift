@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "RRStoreCore", targets: ["RRStoreCore"]),
         .library(name: "RRStoreStorage", targets: ["RRStoreStorage"]),
         .executable(name: "rrstore", targets: ["rrstore"]),
+        .executable(name: "rrstore-storage-bench", targets: ["StorageBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
@@ -42,6 +43,11 @@ let package = Package(
                 "RRStoreCore", "RRStoreStorage",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
+        ),
+        .executableTarget(
+            name: "StorageBench",
+            dependencies: ["RRStoreCore", "RRStoreStorage"],
+            path: "benchmarks/StorageBench"
         ),
         .testTarget(
             name: "RRStoreCoreTests",

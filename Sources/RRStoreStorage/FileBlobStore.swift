@@ -83,20 +83,25 @@ public final class FileBlobStore: BlobStore {
     public func get(_ key: BlobKey, range: Range<Int>?) async throws -> [UInt8] {
         let path = path(key)
         return try await BlockingIO.run {
-            guard FileSystem.exists(path) else { throw RRStoreError.notFound(key) }
-            return try FileDescriptor.with(path, flags: O_RDONLY) { fd in
-                let wanted = try clamp(range, size: try fd.size(path: path), key: key)
-                var bytes = [UInt8](repeating: 0, count: wanted.count)
+            let fd = open(path, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else {
+                if errno == ENOENT || errno == ENOTDIR { throw RRStoreError.notFound(key) }
+                throw POSIXFailure.error("open", path: path)
+            }
+            defer { close(fd) }
+            var info = stat()
+            guard fstat(fd, &info) == 0 else { throw POSIXFailure.error("fstat", path: path) }
+            let wanted = try clamp(range, size: Int(info.st_size), key: key)
+            // Uninitialized: the bytes are written once, by pread.
+            return try [UInt8](unsafeUninitializedCapacity: wanted.count) { buffer, initialized in
                 var filled = 0
-                try bytes.withUnsafeMutableBytes { buffer in
-                    while filled < wanted.count {
-                        let n = pread(fd.raw, buffer.baseAddress! + filled, wanted.count - filled, off_t(wanted.lowerBound + filled))
-                        if n < 0 && errno == EINTR { continue }
-                        guard n > 0 else { throw POSIXFailure.error("pread", path: path) }
-                        filled += n
-                    }
+                while filled < wanted.count {
+                    let n = pread(fd, buffer.baseAddress! + filled, wanted.count - filled, off_t(wanted.lowerBound + filled))
+                    if n < 0 && errno == EINTR { continue }
+                    guard n > 0 else { throw n == 0 ? RRStoreError(.io, "\(path) shrank while being read") : POSIXFailure.error("pread", path: path) }
+                    filled += n
                 }
-                return bytes
+                initialized = filled
             }
         }
     }
