@@ -13,6 +13,9 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.0"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.0.0"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
     ],
     targets: [
         // System libraries the user chose: OpenSSL libcrypto (SHA-256, HMAC), zlib, libcurl.
@@ -34,9 +37,17 @@ let package = Package(
         // Digests, base64, the JSON byte scanner, rewrite and rehydrate. No network, no files.
         .target(name: "RRStoreCore", dependencies: ["CCrypto", "CZlib"]),
         // syncfs(2), which Swift's Glibc module does not export.
-        .target(name: "CSystem"),
+        .target(name: "CPosixShims"),
         // Where bytes live: content-addressed asset directories (and, later, S3 and databases).
-        .target(name: "RRStoreStorage", dependencies: ["RRStoreCore", "CSystem", "CCurl"]),
+        .target(
+            name: "RRStoreStorage",
+            dependencies: [
+                "RRStoreCore", "CPosixShims", "CCurl",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .executableTarget(
             name: "rrstore",
             dependencies: [

@@ -3,7 +3,7 @@
 # with sudo). Safe to run again: it installs only what is missing.
 set -euo pipefail
 
-apt_packages=(pkg-config libcurl4-openssl-dev libssl-dev zlib1g-dev libsqlite3-dev)
+apt_packages=(pkg-config libcurl4-openssl-dev libssl-dev zlib1g-dev libsqlite3-dev postgresql)
 
 missing=()
 for package in "${apt_packages[@]}"; do

@@ -3,13 +3,16 @@
 #   moto (S3)                       RRSTORE_TEST_S3_ENDPOINT
 #   moto with SigV4 checking on     RRSTORE_TEST_S3_AUTH_ENDPOINT, _AUTH_KEY, _AUTH_SECRET
 #   a fault-injecting proxy → moto  RRSTORE_TEST_S3_FAULTY_ENDPOINT, RRSTORE_TEST_S3_FAULT_STATS
+#   a throwaway PostgreSQL cluster  RRSTORE_TEST_POSTGRES_URL
 # Source it (". scripts/test-services.sh"); it installs a trap that stops them on exit.
 # Installs moto's server and boto3 from PyPI if they are missing.
 
 services_dir="$(mktemp -d "${TMPDIR:-/tmp}/rrstore-services.XXXXXX")"
+chmod 755 "$services_dir"
 service_pids=()
 
 stop_test_services() {
+  if [ -n "${pg_data:-}" ]; then as_postgres "$pg_bin/pg_ctl" -D "$pg_data" stop -m immediate >/dev/null 2>&1 || true; fi
   for pid in "${service_pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${service_pids[@]}"; do wait "$pid" 2>/dev/null || true; done
   rm -rf "$services_dir"
@@ -60,3 +63,25 @@ wait_for_http "http://127.0.0.1:$proxy_port/moto-api/" proxy
 export RRSTORE_TEST_S3_FAULTY_ENDPOINT="http://127.0.0.1:$proxy_port"
 
 echo "test-services: moto $RRSTORE_TEST_S3_ENDPOINT, moto with auth $RRSTORE_TEST_S3_AUTH_ENDPOINT, fault proxy $RRSTORE_TEST_S3_FAULTY_ENDPOINT" >&2
+
+# PostgreSQL: a new cluster in a temp dir (trust auth, no fsync: it is thrown away).
+as_postgres() {
+  if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+pg_bin="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)"
+if [ -z "$pg_bin" ]; then
+  echo "test-services: no PostgreSQL server binaries under /usr/lib/postgresql (apt-get install postgresql)" >&2
+  return 1 2>/dev/null || exit 1
+fi
+pg_port=$(free_port)
+pg_data="$services_dir/pg/data"
+mkdir -p "$services_dir/pg"
+[ "$(id -u)" -ne 0 ] || chown -R postgres "$services_dir/pg"
+as_postgres "$pg_bin/initdb" -D "$pg_data" -A trust -U postgres --no-sync > "$services_dir/pg/initdb.log" 2>&1 \
+  || { cat "$services_dir/pg/initdb.log" >&2; exit 1; }
+as_postgres "$pg_bin/pg_ctl" -D "$pg_data" -l "$services_dir/pg/server.log" -w \
+  -o "-c listen_addresses=127.0.0.1 -p $pg_port -k $services_dir/pg -c fsync=off" start > /dev/null \
+  || { cat "$services_dir/pg/server.log" >&2; exit 1; }
+as_postgres "$pg_bin/createdb" -h 127.0.0.1 -p "$pg_port" -U postgres rrstore_test
+export RRSTORE_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$pg_port/rrstore_test"
+echo "test-services: PostgreSQL $RRSTORE_TEST_POSTGRES_URL" >&2

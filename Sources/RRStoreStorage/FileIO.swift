@@ -5,7 +5,7 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import CSystem
+import CPosixShims
 import RRStoreCore
 
 /// Thin, typed wrappers over the POSIX calls the filesystem store needs (`fsync` of files

@@ -1,6 +1,6 @@
 #define _GNU_SOURCE
 #include <unistd.h>
-#include "CSystem.h"
+#include "CPosixShims.h"
 
 int rr_syncfs(int fd) {
 #if defined(__linux__)

@@ -1,0 +1,190 @@
+import RRStoreCore
+
+/// Everything the service knows besides blob bytes: recordings, the asset index, each
+/// tenant's asset links, which assets each recording references, event chunk manifests,
+/// the durable buffer of accepted-but-not-yet-flushed events, and idempotency keys.
+///
+/// Implementations: SQLite (embedded default) and PostgreSQL (shared by several service
+/// instances). Every call names its tenant; both pass one conformance suite.
+public protocol MetadataStore: Sendable {
+    /// Brings the schema to the current version (idempotent; safe with several instances).
+    func migrate() async throws
+    func schemaVersion() async throws -> Int
+
+    /// Creates the recording unless `(tenant, id)` exists; returns the stored one either way.
+    func createRecording(_ recording: RecordingRecord) async throws -> (record: RecordingRecord, created: Bool)
+    func recording(tenant: String, id: String) async throws -> RecordingRecord?
+    /// Newest first (`createdAt`, then `id`, descending), after `cursor` when given.
+    func listRecordings(tenant: String, limit: Int, after cursor: RecordingCursor?) async throws -> [RecordingRecord]
+    /// Returns false if there is no such recording.
+    func setScreenshot(tenant: String, id: String, digest: SHA256Digest, mediaType: String) async throws -> Bool
+    /// Deletes the recording with its pending events, chunk manifests, references and
+    /// idempotency keys, in one transaction; returns what the caller must delete from the
+    /// blob store, or nil if there was no such recording.
+    func deleteRecording(tenant: String, id: String) async throws -> DeletedRecording?
+
+    /// Inserts the asset, or moves its `lastTouched` forward if it is already indexed.
+    func upsertAsset(_ asset: AssetRecord) async throws
+    func asset(_ digest: SHA256Digest) async throws -> AssetRecord?
+    func link(tenant: String, digests: [SHA256Digest], at time: Int64) async throws
+    /// The subset of `digests` this tenant holds links to.
+    func linked(tenant: String, among digests: [SHA256Digest]) async throws -> Set<SHA256Digest>
+    func addReferences(tenant: String, recording: String, digests: [SHA256Digest]) async throws
+    func references(tenant: String, recording: String) async throws -> Set<SHA256Digest>
+
+    /// Appends events to the recording's pending buffer, numbered on from its last event, in
+    /// one transaction with the idempotency key: a batch retried with the same key appends
+    /// nothing and answers `.duplicate` with the first attempt's numbers. Throws
+    /// `.recordingNotFound` if the recording does not exist.
+    func appendEvents(tenant: String, recording: String, events: [[UInt8]], idempotencyKey: String?, at time: Int64) async throws -> AppendOutcome
+    /// The oldest pending events of a recording, in order.
+    func pendingEvents(tenant: String, recording: String, limit: Int) async throws -> [PendingEvent]
+    /// Records a flushed chunk and drops the pending events it holds, in one transaction.
+    func commitChunk(_ chunk: ChunkRecord) async throws
+    func chunks(tenant: String, recording: String) async throws -> [ChunkRecord]
+}
+
+public struct RecordingRecord: Sendable, Equatable {
+    public var tenant: String
+    public var id: String
+    /// Milliseconds since 1970.
+    public var createdAt: Int64
+    public var screenshot: SHA256Digest?
+    public var screenshotType: String?
+    public var eventCount: Int
+    public var byteCount: Int
+
+    public init(tenant: String, id: String, createdAt: Int64, screenshot: SHA256Digest? = nil, screenshotType: String? = nil,
+                eventCount: Int = 0, byteCount: Int = 0) {
+        self.tenant = tenant
+        self.id = id
+        self.createdAt = createdAt
+        self.screenshot = screenshot
+        self.screenshotType = screenshotType
+        self.eventCount = eventCount
+        self.byteCount = byteCount
+    }
+
+    public var cursor: RecordingCursor { RecordingCursor(createdAt: createdAt, id: id) }
+}
+
+public struct RecordingCursor: Sendable, Equatable {
+    public var createdAt: Int64
+    public var id: String
+    public init(createdAt: Int64, id: String) {
+        self.createdAt = createdAt
+        self.id = id
+    }
+}
+
+public struct DeletedRecording: Sendable, Equatable {
+    public var chunkKeys: [String]
+    public var screenshot: SHA256Digest?
+}
+
+public struct AssetRecord: Sendable, Equatable {
+    public var digest: SHA256Digest
+    public var size: Int
+    public var mediaType: String?
+    public var kind: String
+    public var firstStored: Int64
+    public var lastTouched: Int64
+
+    public init(digest: SHA256Digest, size: Int, mediaType: String?, kind: String, firstStored: Int64, lastTouched: Int64) {
+        self.digest = digest
+        self.size = size
+        self.mediaType = mediaType
+        self.kind = kind
+        self.firstStored = firstStored
+        self.lastTouched = lastTouched
+    }
+}
+
+public struct ChunkRecord: Sendable, Equatable {
+    public var tenant: String
+    public var recording: String
+    public var sequence: Int
+    public var blobKey: String
+    /// The chunk holds events `firstEvent ..< firstEvent + eventCount`.
+    public var firstEvent: Int
+    public var eventCount: Int
+    public var byteCount: Int
+    public var storedBytes: Int
+
+    public init(tenant: String, recording: String, sequence: Int, blobKey: String, firstEvent: Int, eventCount: Int, byteCount: Int, storedBytes: Int) {
+        self.tenant = tenant
+        self.recording = recording
+        self.sequence = sequence
+        self.blobKey = blobKey
+        self.firstEvent = firstEvent
+        self.eventCount = eventCount
+        self.byteCount = byteCount
+        self.storedBytes = storedBytes
+    }
+}
+
+public struct PendingEvent: Sendable, Equatable {
+    public var sequence: Int
+    public var bytes: [UInt8]
+    public init(sequence: Int, bytes: [UInt8]) {
+        self.sequence = sequence
+        self.bytes = bytes
+    }
+}
+
+public enum AppendOutcome: Sendable, Equatable {
+    case appended(firstSequence: Int, count: Int)
+    /// The idempotency key was seen before: nothing was appended this time.
+    case duplicate(firstSequence: Int, count: Int)
+}
+
+extension RRStoreError.Code {
+    public static let recordingNotFound = RRStoreError.Code("recording_not_found")
+    public static let conflict = RRStoreError.Code("conflict")
+    public static let database = RRStoreError.Code("database_error")
+}
+
+/// The schema both SQL stores share, one statement per entry, per version. The SQL is
+/// written to run on SQLite and PostgreSQL alike (BIGINT, TEXT; blobs differ and are
+/// filled in per dialect).
+enum MetadataSchema {
+    static func migrations(blobType: String) -> [(version: Int, statements: [String])] {
+        [(1, [
+            """
+            CREATE TABLE recordings (
+                tenant TEXT NOT NULL, id TEXT NOT NULL, created_at BIGINT NOT NULL,
+                screenshot_digest TEXT, screenshot_type TEXT,
+                event_count BIGINT NOT NULL DEFAULT 0, byte_count BIGINT NOT NULL DEFAULT 0,
+                PRIMARY KEY (tenant, id))
+            """,
+            "CREATE INDEX recordings_newest ON recordings (tenant, created_at DESC, id DESC)",
+            """
+            CREATE TABLE assets (
+                digest TEXT PRIMARY KEY, size BIGINT NOT NULL, media_type TEXT, kind TEXT NOT NULL,
+                first_stored BIGINT NOT NULL, last_touched BIGINT NOT NULL)
+            """,
+            "CREATE TABLE asset_links (tenant TEXT NOT NULL, digest TEXT NOT NULL, linked_at BIGINT NOT NULL, PRIMARY KEY (tenant, digest))",
+            "CREATE TABLE recording_assets (tenant TEXT NOT NULL, recording TEXT NOT NULL, digest TEXT NOT NULL, PRIMARY KEY (tenant, recording, digest))",
+            "CREATE INDEX recording_assets_digest ON recording_assets (digest)",
+            """
+            CREATE TABLE chunks (
+                tenant TEXT NOT NULL, recording TEXT NOT NULL, sequence BIGINT NOT NULL, blob_key TEXT NOT NULL,
+                first_event BIGINT NOT NULL, event_count BIGINT NOT NULL, byte_count BIGINT NOT NULL, stored_bytes BIGINT NOT NULL,
+                PRIMARY KEY (tenant, recording, sequence))
+            """,
+            """
+            CREATE TABLE pending_events (
+                tenant TEXT NOT NULL, recording TEXT NOT NULL, sequence BIGINT NOT NULL, body \(blobType) NOT NULL, received_at BIGINT NOT NULL,
+                PRIMARY KEY (tenant, recording, sequence))
+            """,
+            """
+            CREATE TABLE idempotency_keys (
+                tenant TEXT NOT NULL, recording TEXT NOT NULL, key TEXT NOT NULL,
+                first_sequence BIGINT NOT NULL, event_count BIGINT NOT NULL, created_at BIGINT NOT NULL,
+                PRIMARY KEY (tenant, recording, key))
+            """,
+        ])]
+    }
+
+    static var currentVersion: Int { migrations(blobType: "BLOB").map(\.version).max() ?? 0 }
+}

@@ -1,0 +1,338 @@
+import Logging
+import NIOCore
+import PostgresNIO
+import RRStoreCore
+
+/// The scale-out metadata store on PostgreSQL (postgres-nio, pooled connections). Several
+/// service instances share one database: appends lock their recording's row, migrations
+/// take an advisory lock.
+///
+/// `run()` drives the connection pool; it must be running (in a task group or as a
+/// service) while the store is used.
+public final class PostgresMetadataStore: MetadataStore {
+    private let client: PostgresClient
+    private let logger: Logger
+
+    /// `url`: `postgres://user[:password]@host[:port]/database` (TLS off: for loopback or a
+    /// private network; put a TLS-terminating proxy in between otherwise).
+    public init(url: String, logger: Logger = Logger(label: "rrstore.postgres")) throws {
+        let configuration = try PostgresMetadataStore.configuration(from: url)
+        self.logger = logger
+        client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+    }
+
+    /// Runs the connection pool until the task is cancelled.
+    public func run() async {
+        await client.run()
+    }
+
+    static func configuration(from url: String) throws -> PostgresClient.Configuration {
+        func invalid() -> RRStoreError {
+            RRStoreError(.invalidConfiguration, "'\(url)' is not a PostgreSQL URL like postgres://user:password@127.0.0.1:5432/rrstore")
+        }
+        var rest = Substring(url)
+        if rest.hasPrefix("postgres://") { rest = rest.dropFirst("postgres://".count) }
+        else if rest.hasPrefix("postgresql://") { rest = rest.dropFirst("postgresql://".count) }
+        else { throw invalid() }
+        guard let at = rest.lastIndex(of: "@") else { throw invalid() }
+        let credentials = rest[..<at].split(separator: ":", maxSplits: 1).map { String($0).removingPercentEncoding() }
+        let location = rest[rest.index(after: at)...]
+        let hostPort = location.split(separator: "/", maxSplits: 1).first.map(String.init) ?? ""
+        let database = location.split(separator: "/", maxSplits: 1).dropFirst().first.map { String($0.split(separator: "?").first ?? "") }
+        let hostParts = hostPort.split(separator: ":")
+        guard let host = hostParts.first.map(String.init), !host.isEmpty, let user = credentials.first, !user.isEmpty else { throw invalid() }
+        let port = hostParts.count > 1 ? Int(hostParts[1]) : 5432
+        guard let port else { throw invalid() }
+        var configuration = PostgresClient.Configuration(host: host, port: port, username: user,
+                                                         password: credentials.count > 1 ? credentials[1] : nil,
+                                                         database: database?.isEmpty == false ? database : nil, tls: .disable)
+        configuration.options.maximumConnections = 20
+        return configuration
+    }
+
+    private func wrap<T>(_ body: () async throws -> T) async throws -> T {
+        do { return try await body() } catch let error as RRStoreError { throw error } catch let error as PostgresTransactionError {
+            // Our own errors thrown inside a transaction come back wrapped; unwrap them.
+            if let inner = error.closureError as? RRStoreError { throw inner }
+            throw RRStoreError(.database, "PostgreSQL transaction failed: \(String(reflecting: error))")
+        } catch let error as PSQLError {
+            throw RRStoreError(.database, "PostgreSQL: \(String(reflecting: error))")
+        } catch {
+            throw RRStoreError(.database, "PostgreSQL: \(error)")
+        }
+    }
+
+    private func transaction<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+        try await wrap { try await client.withTransaction(logger: logger) { connection in try await body(connection) } }
+    }
+
+    // MARK: Schema
+
+    public func migrate() async throws {
+        try await transaction { connection in
+            // One instance migrates at a time; the others wait, then find nothing to do.
+            try await connection.query("SELECT pg_advisory_xact_lock(7265712010)", logger: logger)
+            try await connection.query("CREATE TABLE IF NOT EXISTS rrstore_schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)", logger: logger)
+            var applied = Set<Int>()
+            for try await version in try await connection.query("SELECT version FROM rrstore_schema_migrations", logger: logger).decode(Int.self) {
+                applied.insert(version)
+            }
+            for migration in MetadataSchema.migrations(blobType: "BYTEA") where !applied.contains(migration.version) {
+                for statement in migration.statements {
+                    try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                }
+                try await connection.query("INSERT INTO rrstore_schema_migrations (version, applied_at) VALUES (\(migration.version), \(Int64(Clock.unixSeconds() * 1000)))", logger: logger)
+            }
+        }
+    }
+
+    public func schemaVersion() async throws -> Int {
+        try await wrap {
+            var version = 0
+            for try await v in try await client.query("SELECT COALESCE(MAX(version), 0) FROM rrstore_schema_migrations", logger: logger).decode(Int.self) {
+                version = v
+            }
+            return version
+        }
+    }
+
+    // MARK: Recordings
+
+    private typealias RecordingRow = (String, String, Int64, String?, String?, Int, Int)
+    private static let recordingColumns = "tenant, id, created_at, screenshot_digest, screenshot_type, event_count, byte_count"
+
+    private static func recording(_ row: RecordingRow) -> RecordingRecord {
+        RecordingRecord(tenant: row.0, id: row.1, createdAt: row.2, screenshot: row.3.flatMap { SHA256Digest(parsing: $0) },
+                        screenshotType: row.4, eventCount: row.5, byteCount: row.6)
+    }
+
+    private func recordings(_ query: PostgresQuery, on connection: PostgresConnection? = nil) async throws -> [RecordingRecord] {
+        let rows = if let connection { try await connection.query(query, logger: logger) } else { try await client.query(query, logger: logger) }
+        var out: [RecordingRecord] = []
+        for try await row in rows.decode(RecordingRow.self) { out.append(PostgresMetadataStore.recording(row)) }
+        return out
+    }
+
+    public func createRecording(_ recording: RecordingRecord) async throws -> (record: RecordingRecord, created: Bool) {
+        try await transaction { connection in
+            var created = false
+            for try await _ in try await connection.query("""
+                INSERT INTO recordings (tenant, id, created_at, screenshot_digest, screenshot_type)
+                VALUES (\(recording.tenant), \(recording.id), \(recording.createdAt), \(recording.screenshot?.description), \(recording.screenshotType))
+                ON CONFLICT (tenant, id) DO NOTHING RETURNING id
+                """, logger: logger).decode(String.self) { created = true }
+            let stored = try await recordings("SELECT \(unescaped: PostgresMetadataStore.recordingColumns) FROM recordings WHERE tenant = \(recording.tenant) AND id = \(recording.id)", on: connection)
+            return (stored[0], created)
+        }
+    }
+
+    public func recording(tenant: String, id: String) async throws -> RecordingRecord? {
+        try await wrap {
+            try await recordings("SELECT \(unescaped: PostgresMetadataStore.recordingColumns) FROM recordings WHERE tenant = \(tenant) AND id = \(id)").first
+        }
+    }
+
+    public func listRecordings(tenant: String, limit: Int, after cursor: RecordingCursor?) async throws -> [RecordingRecord] {
+        try await wrap {
+            if let cursor {
+                return try await recordings("""
+                    SELECT \(unescaped: PostgresMetadataStore.recordingColumns) FROM recordings
+                    WHERE tenant = \(tenant) AND (created_at, id) < (\(cursor.createdAt), \(cursor.id))
+                    ORDER BY created_at DESC, id DESC LIMIT \(limit)
+                    """)
+            }
+            return try await recordings("""
+                SELECT \(unescaped: PostgresMetadataStore.recordingColumns) FROM recordings WHERE tenant = \(tenant)
+                ORDER BY created_at DESC, id DESC LIMIT \(limit)
+                """)
+        }
+    }
+
+    public func setScreenshot(tenant: String, id: String, digest: SHA256Digest, mediaType: String) async throws -> Bool {
+        try await wrap {
+            var updated = false
+            for try await _ in try await client.query("""
+                UPDATE recordings SET screenshot_digest = \(digest.description), screenshot_type = \(mediaType)
+                WHERE tenant = \(tenant) AND id = \(id) RETURNING id
+                """, logger: logger).decode(String.self) { updated = true }
+            return updated
+        }
+    }
+
+    public func deleteRecording(tenant: String, id: String) async throws -> DeletedRecording? {
+        try await transaction { connection in
+            guard let existing = try await recordings("SELECT \(unescaped: PostgresMetadataStore.recordingColumns) FROM recordings WHERE tenant = \(tenant) AND id = \(id) FOR UPDATE", on: connection).first else { return nil }
+            var keys: [String] = []
+            for try await key in try await connection.query("SELECT blob_key FROM chunks WHERE tenant = \(tenant) AND recording = \(id) ORDER BY sequence", logger: logger).decode(String.self) {
+                keys.append(key)
+            }
+            for table in ["pending_events", "chunks", "recording_assets", "idempotency_keys"] {
+                try await connection.query("DELETE FROM \(unescaped: table) WHERE tenant = \(tenant) AND recording = \(id)", logger: logger)
+            }
+            try await connection.query("DELETE FROM recordings WHERE tenant = \(tenant) AND id = \(id)", logger: logger)
+            return DeletedRecording(chunkKeys: keys, screenshot: existing.screenshot)
+        }
+    }
+
+    // MARK: Assets
+
+    public func upsertAsset(_ asset: AssetRecord) async throws {
+        try await wrap {
+            try await client.query("""
+                INSERT INTO assets (digest, size, media_type, kind, first_stored, last_touched)
+                VALUES (\(asset.digest.description), \(asset.size), \(asset.mediaType), \(asset.kind), \(asset.firstStored), \(asset.lastTouched))
+                ON CONFLICT (digest) DO UPDATE SET last_touched = GREATEST(assets.last_touched, excluded.last_touched)
+                """, logger: logger)
+        }
+    }
+
+    public func asset(_ digest: SHA256Digest) async throws -> AssetRecord? {
+        try await wrap {
+            for try await row in try await client.query("""
+                SELECT size, media_type, kind, first_stored, last_touched FROM assets WHERE digest = \(digest.description)
+                """, logger: logger).decode((Int, String?, String, Int64, Int64).self) {
+                return AssetRecord(digest: digest, size: row.0, mediaType: row.1, kind: row.2, firstStored: row.3, lastTouched: row.4)
+            }
+            return nil
+        }
+    }
+
+    public func link(tenant: String, digests: [SHA256Digest], at time: Int64) async throws {
+        guard !digests.isEmpty else { return }
+        try await wrap {
+            try await client.query("""
+                INSERT INTO asset_links (tenant, digest, linked_at) SELECT \(tenant), d, \(time) FROM unnest(\(digests.map(\.description))::text[]) AS t(d)
+                ON CONFLICT (tenant, digest) DO UPDATE SET linked_at = GREATEST(asset_links.linked_at, excluded.linked_at)
+                """, logger: logger)
+        }
+    }
+
+    public func linked(tenant: String, among digests: [SHA256Digest]) async throws -> Set<SHA256Digest> {
+        guard !digests.isEmpty else { return [] }
+        return try await wrap {
+            var found = Set<SHA256Digest>()
+            for try await digest in try await client.query("""
+                SELECT digest FROM asset_links WHERE tenant = \(tenant) AND digest = ANY(\(digests.map(\.description))::text[])
+                """, logger: logger).decode(String.self) {
+                if let parsed = SHA256Digest(parsing: digest) { found.insert(parsed) }
+            }
+            return found
+        }
+    }
+
+    public func addReferences(tenant: String, recording: String, digests: [SHA256Digest]) async throws {
+        guard !digests.isEmpty else { return }
+        try await wrap {
+            try await client.query("""
+                INSERT INTO recording_assets (tenant, recording, digest) SELECT \(tenant), \(recording), d FROM unnest(\(Set(digests).map(\.description))::text[]) AS t(d)
+                ON CONFLICT DO NOTHING
+                """, logger: logger)
+        }
+    }
+
+    public func references(tenant: String, recording: String) async throws -> Set<SHA256Digest> {
+        try await wrap {
+            var found = Set<SHA256Digest>()
+            for try await digest in try await client.query("SELECT digest FROM recording_assets WHERE tenant = \(tenant) AND recording = \(recording)", logger: logger).decode(String.self) {
+                if let parsed = SHA256Digest(parsing: digest) { found.insert(parsed) }
+            }
+            return found
+        }
+    }
+
+    // MARK: Ingest
+
+    public func appendEvents(tenant: String, recording: String, events: [[UInt8]], idempotencyKey: String?, at time: Int64) async throws -> AppendOutcome {
+        try await transaction { connection in
+            // Lock the recording's row: appends to one recording are serialized across instances.
+            var first: Int?
+            for try await count in try await connection.query("SELECT event_count FROM recordings WHERE tenant = \(tenant) AND id = \(recording) FOR UPDATE", logger: logger).decode(Int.self) {
+                first = count
+            }
+            guard let first else { throw RRStoreError(.recordingNotFound, "no recording '\(recording)'") }
+            if let idempotencyKey {
+                for try await row in try await connection.query("""
+                    SELECT first_sequence, event_count FROM idempotency_keys WHERE tenant = \(tenant) AND recording = \(recording) AND key = \(idempotencyKey)
+                    """, logger: logger).decode((Int, Int).self) {
+                    return .duplicate(firstSequence: row.0, count: row.1)
+                }
+            }
+            var bytes = 0
+            for (offset, event) in events.enumerated() {
+                bytes += event.count
+                try await connection.query("""
+                    INSERT INTO pending_events (tenant, recording, sequence, body, received_at)
+                    VALUES (\(tenant), \(recording), \(first + offset), \(ByteBuffer(bytes: event)), \(time))
+                    """, logger: logger)
+            }
+            try await connection.query("""
+                UPDATE recordings SET event_count = event_count + \(events.count), byte_count = byte_count + \(bytes)
+                WHERE tenant = \(tenant) AND id = \(recording)
+                """, logger: logger)
+            if let idempotencyKey {
+                try await connection.query("""
+                    INSERT INTO idempotency_keys (tenant, recording, key, first_sequence, event_count, created_at)
+                    VALUES (\(tenant), \(recording), \(idempotencyKey), \(first), \(events.count), \(time))
+                    """, logger: logger)
+            }
+            return .appended(firstSequence: first, count: events.count)
+        }
+    }
+
+    public func pendingEvents(tenant: String, recording: String, limit: Int) async throws -> [PendingEvent] {
+        try await wrap {
+            var out: [PendingEvent] = []
+            for try await row in try await client.query("""
+                SELECT sequence, body FROM pending_events WHERE tenant = \(tenant) AND recording = \(recording) ORDER BY sequence LIMIT \(limit)
+                """, logger: logger).decode((Int, ByteBuffer).self) {
+                out.append(PendingEvent(sequence: row.0, bytes: Array(row.1.readableBytesView)))
+            }
+            return out
+        }
+    }
+
+    public func commitChunk(_ chunk: ChunkRecord) async throws {
+        try await transaction { connection in
+            try await connection.query("""
+                INSERT INTO chunks (tenant, recording, sequence, blob_key, first_event, event_count, byte_count, stored_bytes)
+                VALUES (\(chunk.tenant), \(chunk.recording), \(chunk.sequence), \(chunk.blobKey), \(chunk.firstEvent), \(chunk.eventCount), \(chunk.byteCount), \(chunk.storedBytes))
+                """, logger: logger)
+            try await connection.query("""
+                DELETE FROM pending_events WHERE tenant = \(chunk.tenant) AND recording = \(chunk.recording)
+                AND sequence >= \(chunk.firstEvent) AND sequence < \(chunk.firstEvent + chunk.eventCount)
+                """, logger: logger)
+        }
+    }
+
+    public func chunks(tenant: String, recording: String) async throws -> [ChunkRecord] {
+        try await wrap {
+            var out: [ChunkRecord] = []
+            for try await row in try await client.query("""
+                SELECT sequence, blob_key, first_event, event_count, byte_count, stored_bytes FROM chunks
+                WHERE tenant = \(tenant) AND recording = \(recording) ORDER BY sequence
+                """, logger: logger).decode((Int, String, Int, Int, Int, Int).self) {
+                out.append(ChunkRecord(tenant: tenant, recording: recording, sequence: row.0, blobKey: row.1, firstEvent: row.2,
+                                       eventCount: row.3, byteCount: row.4, storedBytes: row.5))
+            }
+            return out
+        }
+    }
+}
+
+extension String {
+    /// Decodes %XX escapes (for passwords in URLs); invalid escapes are kept as they are.
+    func removingPercentEncoding() -> String {
+        var bytes: [UInt8] = []
+        var iterator = Array(utf8)[...]
+        while let byte = iterator.popFirst() {
+            if byte == UInt8(ascii: "%"), iterator.count >= 2,
+               let value = UInt8(String(decoding: iterator.prefix(2), as: UTF8.self), radix: 16) {
+                bytes.append(value)
+                iterator = iterator.dropFirst(2)
+            } else {
+                bytes.append(byte)
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}

@@ -1,0 +1,237 @@
+import Foundation
+import GRDB
+import RRStoreCore
+
+/// The embedded metadata store: one SQLite database in WAL mode (GRDB), `synchronous=FULL`,
+/// so a committed transaction survives a crash.
+public final class SQLiteMetadataStore: MetadataStore {
+    private let pool: DatabasePool
+
+    /// Opens (creating if needed) the database at `path` and migrates it.
+    public init(path: String) async throws {
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(10)
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+            try db.execute(sql: "PRAGMA foreign_keys = ON")
+        }
+        do {
+            pool = try DatabasePool(path: path, configuration: configuration)
+        } catch {
+            throw RRStoreError(.database, "cannot open the SQLite database at \(path): \(error)")
+        }
+        try await migrate()
+    }
+
+    private func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        do { return try await pool.write(body) } catch let error as RRStoreError { throw error } catch {
+            throw RRStoreError(.database, "SQLite: \(error)")
+        }
+    }
+
+    private func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        do { return try await pool.read(body) } catch let error as RRStoreError { throw error } catch {
+            throw RRStoreError(.database, "SQLite: \(error)")
+        }
+    }
+
+    public func migrate() async throws {
+        var migrator = DatabaseMigrator()
+        for migration in MetadataSchema.migrations(blobType: "BLOB") {
+            migrator.registerMigration("v\(migration.version)") { db in
+                for statement in migration.statements { try db.execute(sql: statement) }
+            }
+        }
+        do { try migrator.migrate(pool) } catch {
+            throw RRStoreError(.database, "SQLite migration failed: \(error)")
+        }
+    }
+
+    public func schemaVersion() async throws -> Int {
+        try await read { db in
+            try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations").compactMap { Int($0.dropFirst()) }.max() ?? 0
+        }
+    }
+
+    // MARK: Recordings
+
+    static func recording(_ row: Row) -> RecordingRecord {
+        RecordingRecord(tenant: row["tenant"], id: row["id"], createdAt: row["created_at"],
+                        screenshot: (row["screenshot_digest"] as String?).flatMap { SHA256Digest(parsing: $0) },
+                        screenshotType: row["screenshot_type"], eventCount: row["event_count"], byteCount: row["byte_count"])
+    }
+
+    public func createRecording(_ recording: RecordingRecord) async throws -> (record: RecordingRecord, created: Bool) {
+        try await write { db in
+            try db.execute(sql: """
+                INSERT INTO recordings (tenant, id, created_at, screenshot_digest, screenshot_type) VALUES (?, ?, ?, ?, ?)
+                ON CONFLICT (tenant, id) DO NOTHING
+                """, arguments: [recording.tenant, recording.id, recording.createdAt, recording.screenshot?.description, recording.screenshotType])
+            let created = db.changesCount > 0
+            let row = try Row.fetchOne(db, sql: "SELECT * FROM recordings WHERE tenant = ? AND id = ?", arguments: [recording.tenant, recording.id])!
+            return (SQLiteMetadataStore.recording(row), created)
+        }
+    }
+
+    public func recording(tenant: String, id: String) async throws -> RecordingRecord? {
+        try await read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM recordings WHERE tenant = ? AND id = ?", arguments: [tenant, id]).map(SQLiteMetadataStore.recording)
+        }
+    }
+
+    public func listRecordings(tenant: String, limit: Int, after cursor: RecordingCursor?) async throws -> [RecordingRecord] {
+        try await read { db in
+            let rows: [Row]
+            if let cursor {
+                rows = try Row.fetchAll(db, sql: """
+                    SELECT * FROM recordings WHERE tenant = ? AND (created_at < ? OR (created_at = ? AND id < ?))
+                    ORDER BY created_at DESC, id DESC LIMIT ?
+                    """, arguments: [tenant, cursor.createdAt, cursor.createdAt, cursor.id, limit])
+            } else {
+                rows = try Row.fetchAll(db, sql: "SELECT * FROM recordings WHERE tenant = ? ORDER BY created_at DESC, id DESC LIMIT ?",
+                                        arguments: [tenant, limit])
+            }
+            return rows.map(SQLiteMetadataStore.recording)
+        }
+    }
+
+    public func setScreenshot(tenant: String, id: String, digest: SHA256Digest, mediaType: String) async throws -> Bool {
+        try await write { db in
+            try db.execute(sql: "UPDATE recordings SET screenshot_digest = ?, screenshot_type = ? WHERE tenant = ? AND id = ?",
+                           arguments: [digest.description, mediaType, tenant, id])
+            return db.changesCount > 0
+        }
+    }
+
+    public func deleteRecording(tenant: String, id: String) async throws -> DeletedRecording? {
+        try await write { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM recordings WHERE tenant = ? AND id = ?", arguments: [tenant, id]) else { return nil }
+            let keys = try String.fetchAll(db, sql: "SELECT blob_key FROM chunks WHERE tenant = ? AND recording = ? ORDER BY sequence", arguments: [tenant, id])
+            for table in ["pending_events", "chunks", "recording_assets", "idempotency_keys"] {
+                try db.execute(sql: "DELETE FROM \(table) WHERE tenant = ? AND recording = ?", arguments: [tenant, id])
+            }
+            try db.execute(sql: "DELETE FROM recordings WHERE tenant = ? AND id = ?", arguments: [tenant, id])
+            return DeletedRecording(chunkKeys: keys, screenshot: SQLiteMetadataStore.recording(row).screenshot)
+        }
+    }
+
+    // MARK: Assets
+
+    public func upsertAsset(_ asset: AssetRecord) async throws {
+        try await write { db in
+            try db.execute(sql: """
+                INSERT INTO assets (digest, size, media_type, kind, first_stored, last_touched) VALUES (?, ?, ?, ?, ?, ?)
+                ON CONFLICT (digest) DO UPDATE SET last_touched = MAX(assets.last_touched, excluded.last_touched)
+                """, arguments: [asset.digest.description, asset.size, asset.mediaType, asset.kind, asset.firstStored, asset.lastTouched])
+        }
+    }
+
+    public func asset(_ digest: SHA256Digest) async throws -> AssetRecord? {
+        try await read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM assets WHERE digest = ?", arguments: [digest.description]).map { row in
+                AssetRecord(digest: digest, size: row["size"], mediaType: row["media_type"], kind: row["kind"],
+                            firstStored: row["first_stored"], lastTouched: row["last_touched"])
+            }
+        }
+    }
+
+    public func link(tenant: String, digests: [SHA256Digest], at time: Int64) async throws {
+        try await write { db in
+            for digest in digests {
+                try db.execute(sql: """
+                    INSERT INTO asset_links (tenant, digest, linked_at) VALUES (?, ?, ?)
+                    ON CONFLICT (tenant, digest) DO UPDATE SET linked_at = MAX(asset_links.linked_at, excluded.linked_at)
+                    """, arguments: [tenant, digest.description, time])
+            }
+        }
+    }
+
+    public func linked(tenant: String, among digests: [SHA256Digest]) async throws -> Set<SHA256Digest> {
+        try await read { db in
+            var found = Set<SHA256Digest>()
+            for batch in stride(from: 0, to: digests.count, by: 500).map({ Array(digests[$0..<min($0 + 500, digests.count)]) }) {
+                let marks = Array(repeating: "?", count: batch.count).joined(separator: ",")
+                var arguments: [any DatabaseValueConvertible] = [tenant]
+                arguments += batch.map(\.description)
+                let rows = try String.fetchAll(db, sql: "SELECT digest FROM asset_links WHERE tenant = ? AND digest IN (\(marks))",
+                                               arguments: StatementArguments(arguments))
+                found.formUnion(rows.compactMap { SHA256Digest(parsing: $0) })
+            }
+            return found
+        }
+    }
+
+    public func addReferences(tenant: String, recording: String, digests: [SHA256Digest]) async throws {
+        try await write { db in
+            for digest in Set(digests) {
+                try db.execute(sql: "INSERT INTO recording_assets (tenant, recording, digest) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                               arguments: [tenant, recording, digest.description])
+            }
+        }
+    }
+
+    public func references(tenant: String, recording: String) async throws -> Set<SHA256Digest> {
+        try await read { db in
+            Set(try String.fetchAll(db, sql: "SELECT digest FROM recording_assets WHERE tenant = ? AND recording = ?",
+                                    arguments: [tenant, recording]).compactMap { SHA256Digest(parsing: $0) })
+        }
+    }
+
+    // MARK: Ingest
+
+    public func appendEvents(tenant: String, recording: String, events: [[UInt8]], idempotencyKey: String?, at time: Int64) async throws -> AppendOutcome {
+        try await write { db in
+            if let idempotencyKey, let row = try Row.fetchOne(db, sql: """
+                SELECT first_sequence, event_count FROM idempotency_keys WHERE tenant = ? AND recording = ? AND key = ?
+                """, arguments: [tenant, recording, idempotencyKey]) {
+                return .duplicate(firstSequence: row["first_sequence"], count: row["event_count"])
+            }
+            guard let first = try Int.fetchOne(db, sql: "SELECT event_count FROM recordings WHERE tenant = ? AND id = ?", arguments: [tenant, recording]) else {
+                throw RRStoreError(.recordingNotFound, "no recording '\(recording)'")
+            }
+            var bytes = 0
+            for (offset, event) in events.enumerated() {
+                bytes += event.count
+                try db.execute(sql: "INSERT INTO pending_events (tenant, recording, sequence, body, received_at) VALUES (?, ?, ?, ?, ?)",
+                               arguments: [tenant, recording, first + offset, Data(event), time])
+            }
+            try db.execute(sql: "UPDATE recordings SET event_count = event_count + ?, byte_count = byte_count + ? WHERE tenant = ? AND id = ?",
+                           arguments: [events.count, bytes, tenant, recording])
+            if let idempotencyKey {
+                try db.execute(sql: """
+                    INSERT INTO idempotency_keys (tenant, recording, key, first_sequence, event_count, created_at) VALUES (?, ?, ?, ?, ?, ?)
+                    """, arguments: [tenant, recording, idempotencyKey, first, events.count, time])
+            }
+            return .appended(firstSequence: first, count: events.count)
+        }
+    }
+
+    public func pendingEvents(tenant: String, recording: String, limit: Int) async throws -> [PendingEvent] {
+        try await read { db in
+            try Row.fetchAll(db, sql: "SELECT sequence, body FROM pending_events WHERE tenant = ? AND recording = ? ORDER BY sequence LIMIT ?",
+                             arguments: [tenant, recording, limit]).map { row in
+                PendingEvent(sequence: row["sequence"], bytes: [UInt8](row["body"] as Data))
+            }
+        }
+    }
+
+    public func commitChunk(_ chunk: ChunkRecord) async throws {
+        try await write { db in
+            try db.execute(sql: """
+                INSERT INTO chunks (tenant, recording, sequence, blob_key, first_event, event_count, byte_count, stored_bytes)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [chunk.tenant, chunk.recording, chunk.sequence, chunk.blobKey, chunk.firstEvent, chunk.eventCount, chunk.byteCount, chunk.storedBytes])
+            try db.execute(sql: "DELETE FROM pending_events WHERE tenant = ? AND recording = ? AND sequence >= ? AND sequence < ?",
+                           arguments: [chunk.tenant, chunk.recording, chunk.firstEvent, chunk.firstEvent + chunk.eventCount])
+        }
+    }
+
+    public func chunks(tenant: String, recording: String) async throws -> [ChunkRecord] {
+        try await read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM chunks WHERE tenant = ? AND recording = ? ORDER BY sequence", arguments: [tenant, recording]).map { row in
+                ChunkRecord(tenant: row["tenant"], recording: row["recording"], sequence: row["sequence"], blobKey: row["blob_key"],
+                            firstEvent: row["first_event"], eventCount: row["event_count"], byteCount: row["byte_count"], storedBytes: row["stored_bytes"])
+            }
+        }
+    }
+}
