@@ -3,11 +3,11 @@ import RRStoreCore
 import RRStoreStorage
 
 @main
-struct RRStoreCommand: ParsableCommand {
+struct RRStoreCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rrstore",
         abstract: "Store rrweb session recordings with their large values deduplicated.",
-        subcommands: [RewriteCommand.self, RehydrateCommand.self]
+        subcommands: [RewriteCommand.self, RehydrateCommand.self, CheckStorageCommand.self]
     )
 }
 

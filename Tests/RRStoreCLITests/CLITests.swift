@@ -26,10 +26,16 @@ enum CLI {
     }
 
     /// Runs rrstore with `arguments`, feeding `stdin` from a file if given.
-    static func run(_ arguments: [String], stdinFile: URL? = nil, stdoutFile: URL? = nil) throws -> Result {
+    /// Runs rrstore with `arguments`; `environment` adds to (or overrides) this process's.
+    static func run(_ arguments: [String], stdinFile: URL? = nil, stdoutFile: URL? = nil, environment: [String: String] = [:]) throws -> Result {
         let process = Process()
         process.executableURL = binary
         process.arguments = arguments
+        var merged = ProcessInfo.processInfo.environment
+        // The test environment's RRSTORE_* settings are for the tests, not for the binary.
+        for key in merged.keys where key.hasPrefix("RRSTORE_") || key.hasPrefix("AWS_") { merged[key] = nil }
+        merged.merge(environment) { $1 }
+        process.environment = merged
         let errorFile = FileManager.default.temporaryDirectory.appendingPathComponent("rrstore-stderr-\(UUID().uuidString)")
         _ = FileManager.default.createFile(atPath: errorFile.path, contents: nil)
         defer { try? FileManager.default.removeItem(at: errorFile) }
@@ -205,5 +211,56 @@ enum Corpus {
         let rehydratePeak = try #require(peakMiB(rehydrate.stderr))
         #expect(rewritePeak < 40, "rewrite peaked at \(rewritePeak) MiB for a \(written >> 20) MiB input")
         #expect(rehydratePeak < 48, "rehydrate peaked at \(rehydratePeak) MiB for a \(written >> 20) MiB input")
+    }
+}
+
+@Suite struct CheckStorageTests {
+    @Test func embeddedDefaultPassesAndReportsBothStores() throws {
+        let work = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: work) }
+        let result = try CLI.run(["check-storage", "--data", work.path])
+        #expect(result.status == 0, "\(result.stderr)")
+        let output = String(decoding: result.stdout, as: UTF8.self)
+        #expect(output.contains("blob store (file): put, get, range, list, delete ok"))
+        #expect(output.contains("metadata store (sqlite): schema version 1"))
+        #expect(FileManager.default.fileExists(atPath: work.appendingPathComponent("metadata.sqlite").path))
+    }
+
+    @Test func badSettingsFailWithAMessageThatSaysWhatToFix() throws {
+        let a = try CLI.run(["check-storage", "--blob-store", "s3"])
+        #expect(a.status != 0)
+        #expect(a.stderr.contains("--s3-bucket"), "\(a.stderr)")
+        let b = try CLI.run(["check-storage", "--metadata", "mysql"])
+        #expect(b.status != 0)
+        #expect(b.stderr.contains("sqlite or postgres"), "\(b.stderr)")
+    }
+
+    @Test(.enabled(if: ProcessInfo.processInfo.environment["RRSTORE_TEST_S3_ENDPOINT"] != nil || ProcessInfo.processInfo.environment["CI"] == "true"))
+    func s3AndPostgresFromTheEnvironment() throws {
+        let environment = ProcessInfo.processInfo.environment
+        guard let endpoint = environment["RRSTORE_TEST_S3_ENDPOINT"], let postgres = environment["RRSTORE_TEST_POSTGRES_URL"] else {
+            throw RRStoreError(.invalidConfiguration, "run through scripts/test.sh: it starts moto and PostgreSQL")
+        }
+        // The bucket must exist: create it through the library, then configure the CLI by environment only.
+        let bucket = "rrstore-check-\(UUID().uuidString.lowercased().prefix(12))"
+        let create = try CLI.run(["check-storage", "--blob-store", "s3", "--s3-endpoint", endpoint, "--s3-bucket", bucket],
+                                 environment: ["AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b"])
+        #expect(create.status != 0, "a missing bucket is an error")
+        #expect(create.stderr.contains("NoSuchBucket"), "\(create.stderr)")
+        let made = Process()
+        made.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        made.arguments = ["python3", "-c", "import boto3,sys; boto3.client('s3', endpoint_url=sys.argv[1], region_name='us-east-1', aws_access_key_id='a', aws_secret_access_key='b').create_bucket(Bucket=sys.argv[2])", endpoint, bucket]
+        try made.run()
+        made.waitUntilExit()
+        #expect(made.terminationStatus == 0)
+        let result = try CLI.run(["check-storage"], environment: [
+            "RRSTORE_BLOB_STORE": "s3", "RRSTORE_S3_ENDPOINT": endpoint, "RRSTORE_S3_BUCKET": bucket, "RRSTORE_S3_PREFIX": "deploy",
+            "RRSTORE_METADATA": "postgres", "RRSTORE_POSTGRES_URL": postgres,
+            "AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b",
+        ])
+        #expect(result.status == 0, "\(result.stderr)")
+        let output = String(decoding: result.stdout, as: UTF8.self)
+        #expect(output.contains("blob store (s3): put, get, range, list, delete ok"))
+        #expect(output.contains("metadata store (postgres): schema version 1"))
     }
 }

@@ -1,0 +1,68 @@
+import Logging
+import RRStoreCore
+
+/// Which stores to use and where: the embedded default (files + SQLite under one data
+/// directory) or S3 + PostgreSQL. Built from flags and `RRSTORE_*` variables by the CLI.
+public struct StorageConfiguration: Sendable, Equatable {
+    public enum BlobBackend: String, Sendable, CaseIterable { case file, s3 }
+    public enum MetadataBackend: String, Sendable, CaseIterable { case sqlite, postgres }
+
+    public var dataDirectory: String = "./rrstore-data"
+    public var blobBackend: BlobBackend = .file
+    public var s3Endpoint: String?
+    public var s3Bucket: String?
+    public var s3Region: String = "us-east-1"
+    public var s3Prefix: String = ""
+    public var s3PathStyle: Bool = true
+    public var metadataBackend: MetadataBackend = .sqlite
+    public var postgresURL: String?
+
+    public init() {}
+
+    public var blobDirectory: String { "\(dataDirectory)/blobs" }
+    public var sqlitePath: String { "\(dataDirectory)/metadata.sqlite" }
+
+    /// The blob store; S3 credentials come from `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`
+    /// and `AWS_SESSION_TOKEN` in `environment`.
+    public func makeBlobStore(environment: [String: String]) throws -> any BlobStore {
+        switch blobBackend {
+        case .file:
+            try FileSystem.makeDirectories(dataDirectory)
+            return try FileBlobStore(root: blobDirectory)
+        case .s3:
+            guard let bucket = s3Bucket, !bucket.isEmpty else {
+                throw RRStoreError(.invalidConfiguration, "--blob-store s3 needs --s3-bucket (or RRSTORE_S3_BUCKET)")
+            }
+            guard let credentials = AWSCredentials.fromEnvironment(environment) else {
+                throw RRStoreError(.invalidConfiguration, "--blob-store s3 needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment")
+            }
+            let endpoint = s3Endpoint ?? "https://s3.\(s3Region).amazonaws.com"
+            var prefix = s3Prefix
+            if !prefix.isEmpty && !prefix.hasSuffix("/") { prefix += "/" }
+            return try S3BlobStore(configuration: S3Configuration(endpoint: endpoint, bucket: bucket, region: s3Region, prefix: prefix,
+                                                                  pathStyle: s3PathStyle, credentials: credentials))
+        }
+    }
+
+    /// The metadata store, migrated. A PostgreSQL store's pool must be running: `body` is
+    /// called while it is, and the pool stops when `body` returns.
+    public func withMetadataStore<T: Sendable>(logger: Logger = Logger(label: "rrstore.storage"),
+                                               _ body: @Sendable (any MetadataStore) async throws -> T) async throws -> T {
+        switch metadataBackend {
+        case .sqlite:
+            try FileSystem.makeDirectories(dataDirectory)
+            return try await body(try await SQLiteMetadataStore(path: sqlitePath))
+        case .postgres:
+            guard let url = postgresURL, !url.isEmpty else {
+                throw RRStoreError(.invalidConfiguration, "--metadata postgres needs --postgres-url (or RRSTORE_POSTGRES_URL)")
+            }
+            let store = try PostgresMetadataStore(url: url, logger: logger)
+            return try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { await store.run() }
+                defer { group.cancelAll() }
+                try await store.migrate()
+                return try await body(store)
+            }
+        }
+    }
+}

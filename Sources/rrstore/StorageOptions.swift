@@ -1,0 +1,67 @@
+import ArgumentParser
+import Foundation
+import RRStoreStorage
+
+/// Where data lives: flags first, then `RRSTORE_*` environment variables, then defaults.
+struct StorageOptions: ParsableArguments {
+    @Option(name: .long, help: "Data directory of the embedded default: blobs and SQLite (env RRSTORE_DATA; default ./rrstore-data).")
+    var data: String?
+
+    @Option(name: .long, help: "Blob store: file or s3 (env RRSTORE_BLOB_STORE; default file).")
+    var blobStore: String?
+
+    @Option(name: .long, help: "S3 endpoint URL (env RRSTORE_S3_ENDPOINT; default https://s3.<region>.amazonaws.com).")
+    var s3Endpoint: String?
+
+    @Option(name: .long, help: "S3 bucket (env RRSTORE_S3_BUCKET).")
+    var s3Bucket: String?
+
+    @Option(name: .long, help: "S3 region (env RRSTORE_S3_REGION; default us-east-1).")
+    var s3Region: String?
+
+    @Option(name: .long, help: "Key prefix inside the bucket (env RRSTORE_S3_PREFIX).")
+    var s3Prefix: String?
+
+    @Option(name: .long, help: "Addressing: path (endpoint/bucket/key) or virtual (bucket.endpoint/key) (env RRSTORE_S3_ADDRESSING; default path).")
+    var s3Addressing: String?
+
+    @Option(name: .long, help: "Metadata store: sqlite or postgres (env RRSTORE_METADATA; default sqlite).")
+    var metadata: String?
+
+    @Option(name: .long, help: "PostgreSQL URL, postgres://user:password@host:port/database (env RRSTORE_POSTGRES_URL).")
+    var postgresURL: String?
+
+    func resolve(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> StorageConfiguration {
+        func pick(_ flag: String?, _ variable: String) -> String? {
+            if let flag { return flag }
+            if let value = environment[variable], !value.isEmpty { return value }
+            return nil
+        }
+        var configuration = StorageConfiguration()
+        if let data = pick(data, "RRSTORE_DATA") { configuration.dataDirectory = data }
+        if let backend = pick(blobStore, "RRSTORE_BLOB_STORE") {
+            guard let parsed = StorageConfiguration.BlobBackend(rawValue: backend) else {
+                throw ValidationError("--blob-store must be file or s3, not '\(backend)'")
+            }
+            configuration.blobBackend = parsed
+        }
+        configuration.s3Endpoint = pick(s3Endpoint, "RRSTORE_S3_ENDPOINT")
+        configuration.s3Bucket = pick(s3Bucket, "RRSTORE_S3_BUCKET")
+        if let region = pick(s3Region, "RRSTORE_S3_REGION") { configuration.s3Region = region }
+        if let prefix = pick(s3Prefix, "RRSTORE_S3_PREFIX") { configuration.s3Prefix = prefix }
+        if let addressing = pick(s3Addressing, "RRSTORE_S3_ADDRESSING") {
+            guard addressing == "path" || addressing == "virtual" else {
+                throw ValidationError("--s3-addressing must be path or virtual, not '\(addressing)'")
+            }
+            configuration.s3PathStyle = addressing == "path"
+        }
+        if let backend = pick(metadata, "RRSTORE_METADATA") {
+            guard let parsed = StorageConfiguration.MetadataBackend(rawValue: backend) else {
+                throw ValidationError("--metadata must be sqlite or postgres, not '\(backend)'")
+            }
+            configuration.metadataBackend = parsed
+        }
+        configuration.postgresURL = pick(postgresURL, "RRSTORE_POSTGRES_URL")
+        return configuration
+    }
+}
