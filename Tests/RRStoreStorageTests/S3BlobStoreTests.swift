@@ -52,6 +52,21 @@ enum S3TestServers {
         #expect(try await other.head(try BlobKey("t/create/once")) == nil)
     }
 
+    @Test func virtualHostedAddressing() async throws {
+        // libcurl resolves *.localhost to loopback by itself, so bucket.localhost:port reaches moto.
+        let endpoint = try S3TestServers.require(S3TestServers.endpoint, "RRSTORE_TEST_S3_ENDPOINT")
+            .replacingOccurrences(of: "127.0.0.1", with: "localhost")
+        let store = try await S3TestServers.store(endpoint: endpoint) { $0.pathStyle = false }
+        let key = try BlobKey("virtual/hosted.bin")
+        #expect(try await store.put(key, bytes: Array("by host".utf8), expecting: nil, createOnly: true) == .created)
+        #expect(try await store.get(key) == Array("by host".utf8))
+        #expect(try await store.list(prefix: "virtual/", after: nil, limit: 10).blobs.map(\.key) == [key])
+        // The same object is visible path-style: the bucket was named by the host.
+        var pathStyle = store.configuration
+        pathStyle.pathStyle = true
+        #expect(try await S3BlobStore(configuration: pathStyle).get(key) == Array("by host".utf8))
+    }
+
     @Test func everyOperationSucceedsThroughInjectedFaultsAndNothingIsCorrupt() async throws {
         let faulty = try S3TestServers.require(S3TestServers.faultyEndpoint, "RRSTORE_TEST_S3_FAULTY_ENDPOINT")
         let store = try await S3TestServers.store(endpoint: faulty) { configuration in
