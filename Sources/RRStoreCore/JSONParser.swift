@@ -244,9 +244,14 @@ public struct JSONParser<Visitor: JSONVisitor> {
                 escapes = true
                 i = try scanEscape(at: i)
             } else {
-                throw invalid("control character 0x\(String(c, radix: 16)) must be escaped inside a string (the string starts at byte \(open))", at: i)
+                throw controlCharacter(c, at: i, stringStart: open)
             }
         }
+    }
+
+    @inline(never)
+    func controlCharacter(_ c: UInt8, at i: Int, stringStart: Int) -> RRStoreError {
+        invalid("control character 0x\(String(c, radix: 16)) must be escaped inside a string (the string starts at byte \(stringStart))", at: i)
     }
 
     func scanEscape(at i: Int) throws -> Int {
@@ -300,7 +305,13 @@ public enum JSONBytes {
         let space = SIMD16<UInt8>(repeating: 0x20)
         while i + 16 <= count {
             let v = UnsafeRawPointer(base + i).loadUnaligned(as: SIMD16<UInt8>.self)
-            if any((v .== quotes) .| (v .== backslashes) .| (v .< space)) { break }
+            let hits = (v .== quotes) .| (v .== backslashes) .| (v .< space)
+            if any(hits) {
+                // A mask lane is all ones where it hit: read it as two words and count.
+                let words = unsafeBitCast(hits, to: SIMD2<UInt64>.self)
+                let low = UInt64(littleEndian: words[0]), high = UInt64(littleEndian: words[1])
+                return low != 0 ? i + (low.trailingZeroBitCount >> 3) : i + 8 + (high.trailingZeroBitCount >> 3)
+            }
             i += 16
         }
         let ones: UInt64 = 0x0101_0101_0101_0101
