@@ -264,3 +264,27 @@ enum Corpus {
         #expect(output.contains("metadata store (postgres): schema version 1"))
     }
 }
+
+@Suite struct OpenAPITests {
+    @Test func theSpecificationIsValidOpenAPIAndDocumentsEveryReferenceForm() throws {
+        let spec = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("openapi.yaml")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-c", "import sys, yaml; from openapi_spec_validator import validate; validate(yaml.safe_load(open(sys.argv[1]))); print('valid')", spec.path]
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0, "openapi-spec-validator: \(text)")
+        let body = try String(contentsOf: spec, encoding: .utf8)
+        for form in ["rrasset:sha256:<hex>", ";json", ";nested", ";data:<type>;base64", "rrtree:sha256:<hex>"] {
+            #expect(body.contains(form), "openapi.yaml documents \(form)")
+        }
+        for path in ["/recordings:", "/recordings/{id}:", "/recordings/{id}/events:", "/recordings/{id}/screenshot:", "/assets/missing:", "/assets/{digest}:", "/healthz:", "/metrics:"] {
+            #expect(body.contains("  \(path)"), "openapi.yaml has \(path)")
+        }
+    }
+}
