@@ -22,13 +22,10 @@ struct RecentAssets {
         var cost: Int { raw.count + (stored?.count ?? 0) }
     }
 
-    let capacityBytes: Int
-    private var entries: [Key: Entry] = [:]
-    private var order: [Key] = []
-    private var head = 0
-    private var size = 0
+    private var entries: ByteBoundedCache<Key, Entry>
+    var capacityBytes: Int { entries.capacityBytes }
 
-    init(capacityBytes: Int) { self.capacityBytes = capacityBytes }
+    init(capacityBytes: Int) { entries = ByteBoundedCache(capacityBytes: capacityBytes) }
 
     /// Samples the length and a few words; collisions only cost a failed comparison.
     static func key(_ domain: Domain, _ bytes: UnsafeRawBufferPointer) -> Key {
@@ -56,23 +53,9 @@ struct RecentAssets {
     }
 
     mutating func insert(_ domain: Domain, raw: UnsafeRawBufferPointer, stored: [UInt8]?, reference: AssetReference) {
+        guard raw.count + (stored?.count ?? 0) <= capacityBytes / 4 else { return }
         let entry = Entry(raw: Array(raw), stored: stored, reference: reference)
-        guard entry.cost <= capacityBytes / 4 else { return }
-        let key = Self.key(domain, raw)
-        if let replaced = entries.updateValue(entry, forKey: key) {
-            size -= replaced.cost
-        } else {
-            order.append(key)
-        }
-        size += entry.cost
-        while size > capacityBytes, head < order.count {
-            if let evicted = entries.removeValue(forKey: order[head]) { size -= evicted.cost }
-            head += 1
-        }
-        if head > 4096 && head * 2 > order.count {
-            order.removeFirst(head)
-            head = 0
-        }
+        entries.insert(entry, for: Self.key(domain, raw), cost: entry.cost)
     }
 }
 

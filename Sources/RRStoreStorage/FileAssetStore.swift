@@ -25,7 +25,8 @@ public final class FileAssetStore: AssetSource {
     private var known = Set<SHA256Digest>()
     private var staged: [SHA256Digest: String] = [:]
     private var createdDirectories = Set<String>()
-    private var cache = AssetCache(capacityBytes: 16 << 20)
+    /// Rehydrating a recording asks for the same snapshot trees and stylesheets again and again.
+    private var cache = ByteBoundedCache<SHA256Digest, [UInt8]>(capacityBytes: 16 << 20)
 
     public init(root: String, verifyReads: Bool = true, batchSize: Int = 1024) throws {
         var root = root
@@ -108,41 +109,11 @@ public final class FileAssetStore: AssetSource {
         if verifyReads && SHA256Digest.hash(bytes) != digest {
             throw RRStoreError(.corruptAsset, "asset file \(path) does not hash to its name; the store is damaged: delete the file and rewrite the recording to restore it")
         }
-        cache[digest] = bytes
+        cache.insert(bytes, for: digest, cost: bytes.count)
         return bytes
     }
 
     public func bytes(for reference: AssetReference) throws -> [UInt8] {
         try get(reference.digest)
-    }
-}
-
-/// A small least-recently-inserted cache bounded by bytes: rehydrating a recording asks
-/// for the same snapshot trees and stylesheets again and again.
-struct AssetCache {
-    let capacityBytes: Int
-    private var entries: [SHA256Digest: [UInt8]] = [:]
-    private var order: [SHA256Digest] = []
-    private var head = 0
-    private var size = 0
-
-    init(capacityBytes: Int) { self.capacityBytes = capacityBytes }
-
-    subscript(digest: SHA256Digest) -> [UInt8]? {
-        get { entries[digest] }
-        set {
-            guard let bytes = newValue, entries[digest] == nil, bytes.count <= capacityBytes / 4 else { return }
-            entries[digest] = bytes
-            order.append(digest)
-            size += bytes.count
-            while size > capacityBytes, head < order.count {
-                if let evicted = entries.removeValue(forKey: order[head]) { size -= evicted.count }
-                head += 1
-            }
-            if head > 1024 && head * 2 > order.count {
-                order.removeFirst(head)
-                head = 0
-            }
-        }
     }
 }

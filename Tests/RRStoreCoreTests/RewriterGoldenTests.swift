@@ -299,3 +299,18 @@ import Testing
         }
     }
 }
+
+@Suite struct ByteBoundedCacheTests {
+    @Test func evictsOldestFirstAndKeepsWithinCapacity() {
+        var cache = ByteBoundedCache<Int, String>(capacityBytes: 100)
+        for i in 0..<10 { cache.insert("v\(i)", for: i, cost: 20) }
+        #expect(cache.bytes <= 100)
+        #expect(cache[0] == nil && cache[4] == nil, "the oldest went first")
+        #expect((5..<10).allSatisfy { cache[$0] == "v\($0)" })
+        cache.insert("big", for: 99, cost: 26)
+        #expect(cache[99] == nil, "a value over a quarter of the capacity is not kept")
+        cache.insert("new", for: 9, cost: 5)
+        #expect(cache[9] == "new")
+        #expect(cache.bytes == 85)
+    }
+}
