@@ -18,7 +18,6 @@ public struct RRStoreError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let corruptAsset = Code("corrupt_asset")
         public static let invalidGzip = Code("invalid_gzip")
         public static let truncatedInput = Code("truncated_input")
-        public static let invalidBase64 = Code("invalid_base64")
         public static let tooLarge = Code("too_large")
         public static let io = Code("io_error")
     }

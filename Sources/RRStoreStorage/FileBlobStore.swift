@@ -57,27 +57,9 @@ public final class FileBlobStore: BlobStore {
         }
     }
 
-    /// Writes a temporary file with `body`, syncs it and moves it to `path`.
+    /// `FileSystem.writeDurably` as a put outcome.
     static func write(to path: String, createOnly: Bool, _ body: (borrowing FileDescriptor, String) throws -> Void) throws -> PutOutcome {
-        let directory = FileSystem.directoryName(path)
-        if createOnly && FileSystem.exists(path) { return .alreadyExisted }
-        try FileSystem.makeDirectories(directory)
-        let temporary = "\(directory)/.tmp-\(UInt64.random(in: 0...UInt64.max))"
-        defer { FileSystem.remove(temporary) }
-        try FileDescriptor.with(temporary, flags: O_WRONLY | O_CREAT | O_EXCL, mode: 0o644) { fd in
-            try body(fd, temporary)
-            try fd.sync(path: temporary)
-        }
-        if createOnly {
-            guard link(temporary, path) == 0 else {
-                if errno == EEXIST { return .alreadyExisted }
-                throw POSIXFailure.error("link", path: path)
-            }
-        } else {
-            try FileSystem.rename(temporary, to: path)
-        }
-        try FileSystem.syncDirectory(directory)
-        return .created
+        try FileSystem.writeDurably(to: path, createOnly: createOnly, body) ? .created : .alreadyExisted
     }
 
     public func get(_ key: BlobKey, range: Range<Int>?) async throws -> [UInt8] {

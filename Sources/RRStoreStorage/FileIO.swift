@@ -136,22 +136,36 @@ public enum FileSystem {
         }
     }
 
-    /// Writes `bytes` to `path` atomically and durably: a temporary file beside it,
-    /// fsync, rename over `path`, fsync of the directory. A reader sees the old file or
-    /// the whole new one, and after a crash, never a partial one.
+    /// Writes `bytes` to `path` atomically and durably (see `writeDurably`).
     public static func writeAtomically(_ bytes: UnsafeRawBufferPointer, to path: String) throws {
+        _ = try writeDurably(to: path, createOnly: false) { fd, temporary in try fd.writeAll(bytes, path: temporary) }
+    }
+
+    /// Writes a temporary file beside `path` with `body`, fsyncs it, moves it into place —
+    /// `rename` to replace, `link` for create-only (atomic: of concurrent writers exactly one
+    /// creates it) — and fsyncs the directory. A reader sees the old file or the whole new
+    /// one, and after a crash never a partial one. Returns false when create-only found
+    /// `path` taken; if `body` throws, nothing is left behind.
+    public static func writeDurably(to path: String, createOnly: Bool,
+                                    _ body: (borrowing FileDescriptor, String) throws -> Void) throws -> Bool {
         let directory = directoryName(path)
+        if createOnly && exists(path) { return false }
+        try makeDirectories(directory)
         let temporary = "\(directory)/.tmp-\(UInt64.random(in: 0...UInt64.max))"
-        do {
-            try FileDescriptor.with(temporary, flags: O_WRONLY | O_CREAT | O_EXCL, mode: 0o644) { fd in
-                try fd.writeAll(bytes, path: temporary)
-                try fd.sync(path: temporary)
+        defer { remove(temporary) }
+        try FileDescriptor.with(temporary, flags: O_WRONLY | O_CREAT | O_EXCL, mode: 0o644) { fd in
+            try body(fd, temporary)
+            try fd.sync(path: temporary)
+        }
+        if createOnly {
+            guard link(temporary, path) == 0 else {
+                if errno == EEXIST { return false }
+                throw POSIXFailure.error("link", path: path)
             }
+        } else {
             try rename(temporary, to: path)
-        } catch {
-            remove(temporary)
-            throw error
         }
         try syncDirectory(directory)
+        return true
     }
 }

@@ -17,7 +17,7 @@ struct CheckStorageCommand: AsyncParsableCommand {
     @OptionGroup var storage: StorageOptions
 
     func run() async throws {
-        do {
+        try await reportingErrors {
             let configuration = try storage.resolve()
             let environment = ProcessInfo.processInfo.environment
             let blobs = try configuration.makeBlobStore(environment: environment)
@@ -46,9 +46,6 @@ struct CheckStorageCommand: AsyncParsableCommand {
                 return try await store.schemaVersion()
             }
             print("metadata store (\(configuration.metadataBackend.rawValue)): schema version \(version); create, append, delete ok")
-        } catch let error as RRStoreError {
-            printError("rrstore: error: \(error)")
-            throw ExitCode.failure
         }
     }
 }

@@ -21,6 +21,16 @@ func reportingErrors(_ body: () throws -> Void) throws {
     }
 }
 
+/// The same for async command bodies.
+func reportingErrors(_ body: () async throws -> Void) async throws {
+    do {
+        try await body()
+    } catch let error as RRStoreError {
+        printError("rrstore: error: \(error)")
+        throw ExitCode.failure
+    }
+}
+
 func printError(_ message: String) {
     var standardError = StandardError()
     print(message, to: &standardError)

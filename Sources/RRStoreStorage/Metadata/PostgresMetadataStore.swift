@@ -50,6 +50,7 @@ public final class PostgresMetadataStore: MetadataStore {
         return configuration
     }
 
+    @discardableResult
     private func wrap<T>(_ body: () async throws -> T) async throws -> T {
         do { return try await body() } catch let error as RRStoreError { throw error } catch let error as PostgresTransactionError {
             // Our own errors thrown inside a transaction come back wrapped; unwrap them.
