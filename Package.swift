@@ -7,6 +7,8 @@ let package = Package(
     products: [
         .library(name: "RRStoreCore", targets: ["RRStoreCore"]),
         .library(name: "RRStoreStorage", targets: ["RRStoreStorage"]),
+        .library(name: "RRStoreServer", targets: ["RRStoreServer"]),
+        .library(name: "RRStoreClient", targets: ["RRStoreClient"]),
         .executable(name: "rrstore", targets: ["rrstore"]),
         .executable(name: "rrstore-storage-bench", targets: ["StorageBench"]),
     ],
@@ -16,6 +18,11 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.0.0"),
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+        // Default traits off: neither swift-configuration nor full Foundation is needed.
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.0", traits: []),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.5.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.0.0"),
     ],
     targets: [
         // System libraries the user chose: OpenSSL libcrypto (SHA-256, HMAC), zlib, libcurl.
@@ -48,10 +55,29 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The HTTP service: routes, ingest and the flusher, metrics.
+        .target(
+            name: "RRStoreServer",
+            dependencies: [
+                "RRStoreCore", "RRStoreStorage",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
+        ),
+        // What recorder programs and batch jobs use to talk to the service (libcurl).
+        .target(
+            name: "RRStoreClient",
+            dependencies: ["RRStoreCore", "RRStoreStorage", "CCurl"]
+        ),
         .executableTarget(
             name: "rrstore",
             dependencies: [
-                "RRStoreCore", "RRStoreStorage",
+                "RRStoreCore", "RRStoreStorage", "RRStoreServer", "RRStoreClient",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -70,6 +96,10 @@ let package = Package(
         .testTarget(
             name: "RRStoreStorageTests",
             dependencies: ["RRStoreCore", "RRStoreStorage"]
+        ),
+        .testTarget(
+            name: "RRStoreServerTests",
+            dependencies: ["RRStoreCore", "RRStoreStorage", "RRStoreServer", "RRStoreClient"]
         ),
         .testTarget(
             name: "RRStoreCLITests",

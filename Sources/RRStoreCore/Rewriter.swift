@@ -10,9 +10,14 @@ public struct RewriteOptions: Sendable, Equatable {
     public var maxDepth: Int = 512
     /// Bytes of recently extracted values kept to name repeats without hashing (0: off).
     public var recentAssetsBytes: Int = 32 << 20
+    /// Whether well-formed references in the input stay as they are (listed in
+    /// `Rewriter.keptReferences`) instead of being extracted as text: for events a client
+    /// already rewrote. Off for raw events, where a look-alike string is data.
+    public var keepReferences: Bool = false
 
     public init(minStringSize: Int = 1024, minTreeSize: Int = 4096, minEmbeddedDataURISize: Int = 1024,
-                maxDepth: Int = 512, recentAssetsBytes: Int = 32 << 20) {
+                maxDepth: Int = 512, recentAssetsBytes: Int = 32 << 20, keepReferences: Bool = false) {
+        self.keepReferences = keepReferences
         self.minStringSize = max(minStringSize, 1)
         self.minTreeSize = max(minTreeSize, 2)
         self.minEmbeddedDataURISize = max(minEmbeddedDataURISize, 1)
@@ -37,6 +42,8 @@ public struct Rewriter {
     private var unescaped: [UInt8] = []
     private var nested: [UInt8] = []
     fileprivate var recent: RecentAssets
+    /// With `keepReferences`: the references the last rewritten event already held.
+    public fileprivate(set) var keptReferences: [AssetReference] = []
 
     public init(options: RewriteOptions = RewriteOptions()) {
         self.options = options
@@ -77,6 +84,7 @@ public struct Rewriter {
         sink: (ExtractedAsset) throws -> Void, wholeInput: Bool
     ) throws -> Int {
         let mark = out.count
+        keptReferences.removeAll(keepingCapacity: true)
         return try withoutActuallyEscaping(sink) { sink in
             // The visitor borrows the output and the scratch buffers for the walk (O(1) swaps).
             var visitor = RewriteVisitor(input: input, options: options, sink: sink)
@@ -260,6 +268,7 @@ private struct RewriteVisitor: JSONVisitor {
     let input: UnsafeRawBufferPointer
     let minStringSize: Int
     let minTreeSize: Int
+    let keepReferences: Bool
     let sink: (ExtractedAsset) throws -> Void
     var out: [UInt8] = []
     var rewriter: Rewriter
@@ -270,6 +279,7 @@ private struct RewriteVisitor: JSONVisitor {
         self.input = input
         self.minStringSize = options.minStringSize
         self.minTreeSize = options.minTreeSize
+        self.keepReferences = options.keepReferences
         self.sink = sink
         self.rewriter = Rewriter(options: options)
     }
@@ -310,7 +320,12 @@ private struct RewriteVisitor: JSONVisitor {
     @inline(__always)
     mutating func string(start: Int, end: Int, hasEscapes: Bool) throws {
         let content = UnsafeRawBufferPointer(rebasing: input[(start + 1)..<(end - 1)])
-        guard content.count >= minStringSize || AssetReference.looksLikeReference(content) else { return }
+        let looksLikeReference = AssetReference.looksLikeReference(content)
+        guard content.count >= minStringSize || looksLikeReference else { return }
+        if keepReferences, looksLikeReference, !hasEscapes, let kept = try? AssetReference(parsing: content) {
+            rewriter.keptReferences.append(kept)
+            return
+        }
         flush(upTo: start)
         copied = end
         let ref = try rewriter.extractString(content, hasEscapes: hasEscapes, sink: sink)

@@ -56,7 +56,7 @@ extension BlobStore {
 /// A blob key: a relative path of safe bytes. One layout for every implementation:
 ///
 ///     assets/sha256/ab/cd/<hex>                                    assets and screenshots
-///     rrweb/recordings/userId=<u>/sessionId=<id>/<seq>.jsonl.gz    event chunks
+///     rrweb/recordings/userId=<u>/sessionId=<id>/<first>-<count>.jsonl.gz    event chunks
 public struct BlobKey: Hashable, Comparable, Sendable, CustomStringConvertible {
     public let rawValue: String
 
@@ -91,10 +91,15 @@ public struct BlobKey: Hashable, Comparable, Sendable, CustomStringConvertible {
         return try! BlobKey("assets/sha256/\(hex.prefix(2))/\(hex.dropFirst(2).prefix(2))/\(hex)")
     }
 
-    /// `tenant` and `recording` must already be valid ids (`[A-Za-z0-9._-]{1,128}`).
-    public static func eventChunk(tenant: String, recording: String, sequence: Int) throws -> BlobKey {
-        let padded = String(repeating: "0", count: max(0, 12 - String(sequence).count)) + String(sequence)
-        return try BlobKey("rrweb/recordings/userId=\(tenant)/sessionId=\(recording)/\(padded).jsonl.gz")
+    /// The chunk holding events `firstEvent ..< firstEvent + count` of a recording. The key
+    /// names both numbers, so one key always holds the same bytes: two instances flushing
+    /// the same events write identical objects and can never overwrite a committed chunk
+    /// with a different one. `tenant` and `recording` must be valid ids.
+    public static func eventChunk(tenant: String, recording: String, firstEvent: Int, count: Int) throws -> BlobKey {
+        func padded(_ value: Int, _ width: Int) -> String {
+            String(repeating: "0", count: max(0, width - String(value).count)) + String(value)
+        }
+        return try BlobKey("rrweb/recordings/userId=\(tenant)/sessionId=\(recording)/\(padded(firstEvent, 12))-\(padded(count, 6)).jsonl.gz")
     }
 }
 

@@ -44,6 +44,21 @@ public struct StorageConfiguration: Sendable, Equatable {
         }
     }
 
+    /// The metadata store, not yet migrated. A `PostgresMetadataStore` works only while its
+    /// `run()` is running (the server runs it as a service).
+    public func makeMetadataStore(logger: Logger = Logger(label: "rrstore.storage")) async throws -> any MetadataStore {
+        switch metadataBackend {
+        case .sqlite:
+            try FileSystem.makeDirectories(dataDirectory)
+            return try await SQLiteMetadataStore(path: sqlitePath)
+        case .postgres:
+            guard let url = postgresURL, !url.isEmpty else {
+                throw RRStoreError(.invalidConfiguration, "--metadata postgres needs --postgres-url (or RRSTORE_POSTGRES_URL)")
+            }
+            return try PostgresMetadataStore(url: url, logger: logger)
+        }
+    }
+
     /// The metadata store, migrated. A PostgreSQL store's pool must be running: `body` is
     /// called while it is, and the pool stops when `body` returns.
     public func withMetadataStore<T: Sendable>(logger: Logger = Logger(label: "rrstore.storage"),

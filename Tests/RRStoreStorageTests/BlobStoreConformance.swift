@@ -160,6 +160,6 @@ struct BlobStoreConformance<Store: BlobStore> {
             #expect(throws: RRStoreError.self) { try BlobKey(bad) }
         }
         #expect(BlobKey.asset(SHA256Digest.hash([1])).rawValue.hasPrefix("assets/sha256/"))
-        #expect(try BlobKey.eventChunk(tenant: "u1", recording: "s-1", sequence: 42).rawValue == "rrweb/recordings/userId=u1/sessionId=s-1/000000000042.jsonl.gz")
+        #expect(try BlobKey.eventChunk(tenant: "u1", recording: "s-1", firstEvent: 42, count: 7).rawValue == "rrweb/recordings/userId=u1/sessionId=s-1/000000000042-000007.jsonl.gz")
     }
 }

@@ -15,6 +15,8 @@ struct MetadataStoreConformance<Store: MetadataStore> {
         try await appendsAreOrderedAtomicAndIdempotent()
         try await concurrentAppendsGetDistinctContiguousNumbers()
         try await chunksReplacePendingEvents()
+        try await flushCandidatesAndCompetingFlushers()
+        try await appendsLinkTheirAssetsOnlyOnce()
         try await assetsLinksAndReferences()
         try await deletingARecordingTakesEverythingOfItsOwn()
     }
@@ -100,6 +102,47 @@ struct MetadataStoreConformance<Store: MetadataStore> {
         #expect(try await store.pendingEvents(tenant: tenant, recording: "flush", limit: 10).map(\.sequence) == [3, 4])
         await #expect { try await store.commitChunk(chunk) } throws: { _ in true }
         #expect(try await store.pendingEvents(tenant: tenant, recording: "flush", limit: 10).map(\.sequence) == [3, 4], "a failed commit changes nothing")
+    }
+
+    func flushCandidatesAndCompetingFlushers() async throws {
+        _ = try await store.createRecording(RecordingRecord(tenant: tenant, id: "due-size", createdAt: 1))
+        _ = try await store.createRecording(RecordingRecord(tenant: tenant, id: "due-age", createdAt: 1))
+        _ = try await store.appendEvents(tenant: tenant, recording: "due-size", events: [[UInt8](repeating: 65, count: 500)], idempotencyKey: nil, at: 1000)
+        _ = try await store.appendEvents(tenant: tenant, recording: "due-age", events: [[1, 2, 3]], idempotencyKey: nil, at: 10)
+        _ = try await store.appendEvents(tenant: tenant, recording: "due-age", events: [[4]], idempotencyKey: nil, at: 1000)
+        func due(minBytes: Int, oldest: Int64, newest: Int64) async throws -> [String] {
+            try await store.flushCandidates(minBytes: minBytes, oldestBefore: oldest, newestBefore: newest, limit: 100)
+                .filter { $0.tenant == tenant && $0.recording.hasPrefix("due-") }.map(\.recording)
+        }
+        #expect(try await due(minBytes: 10_000, oldest: 0, newest: 0).isEmpty)
+        #expect(try await due(minBytes: 500, oldest: 0, newest: 0) == ["due-size"])
+        #expect(try await due(minBytes: 10_000, oldest: 10, newest: 0) == ["due-age"])
+        #expect(try await due(minBytes: 10_000, oldest: 0, newest: 1000) == ["due-age", "due-size"], "most overdue first")
+        let summary = try await store.flushCandidates(minBytes: 0, oldestBefore: 0, newestBefore: 0, limit: 100).first { $0.tenant == tenant && $0.recording == "due-age" }
+        #expect(summary == PendingSummary(tenant: tenant, recording: "due-age", events: 2, bytes: 4, oldestReceived: 10))
+        #expect(try await store.pendingEvents(tenant: tenant, recording: "due-age", from: 1, limit: 10).map(\.bytes) == [[4]])
+
+        // Two flushers took the same events: the second commit changes nothing.
+        let first = ChunkRecord(tenant: tenant, recording: "due-age", sequence: 0, blobKey: "a", firstEvent: 0, eventCount: 1, byteCount: 3, storedBytes: 3)
+        let rival = ChunkRecord(tenant: tenant, recording: "due-age", sequence: 0, blobKey: "b", firstEvent: 0, eventCount: 2, byteCount: 4, storedBytes: 4)
+        try await store.commitChunk(first)
+        await #expect { try await store.commitChunk(rival) } throws: { ($0 as? RRStoreError)?.code == .conflict }
+        let overlapping = ChunkRecord(tenant: tenant, recording: "due-age", sequence: 1, blobKey: "c", firstEvent: 0, eventCount: 2, byteCount: 4, storedBytes: 4)
+        await #expect { try await store.commitChunk(overlapping) } throws: { ($0 as? RRStoreError)?.code == .conflict }
+        #expect(try await store.chunks(tenant: tenant, recording: "due-age") == [first])
+        #expect(try await store.pendingEvents(tenant: tenant, recording: "due-age", limit: 10).map(\.sequence) == [1])
+    }
+
+    func appendsLinkTheirAssetsOnlyOnce() async throws {
+        let x = SHA256Digest.hash(Array("\(tenant) x".utf8))
+        _ = try await store.createRecording(RecordingRecord(tenant: tenant, id: "linking", createdAt: 1))
+        #expect(try await store.appendEvents(tenant: tenant, recording: "linking", events: [[1]], assets: [x, x], idempotencyKey: "k", at: 5) == .appended(firstSequence: 0, count: 1))
+        #expect(try await store.linked(tenant: tenant, among: [x]) == [x])
+        #expect(try await store.linked(tenant: other, among: [x]).isEmpty)
+        #expect(try await store.references(tenant: tenant, recording: "linking") == [x])
+        #expect(try await store.appendEvents(tenant: tenant, recording: "linking", events: [[1]], assets: [x], idempotencyKey: "k", at: 6) == .duplicate(firstSequence: 0, count: 1))
+        await #expect { try await store.appendEvents(tenant: other, recording: "linking", events: [[1]], assets: [x], idempotencyKey: nil, at: 7) } throws: { _ in true }
+        #expect(try await store.linked(tenant: other, among: [x]).isEmpty, "a failed append links nothing")
     }
 
     func assetsLinksAndReferences() async throws {

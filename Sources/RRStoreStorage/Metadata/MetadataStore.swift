@@ -33,15 +33,23 @@ public protocol MetadataStore: Sendable {
     func references(tenant: String, recording: String) async throws -> Set<SHA256Digest>
 
     /// Appends events to the recording's pending buffer, numbered on from its last event, in
-    /// one transaction with the idempotency key: a batch retried with the same key appends
-    /// nothing and answers `.duplicate` with the first attempt's numbers. Throws
+    /// one transaction with the idempotency key, the tenant's links to `assets` and the
+    /// recording's references to them: a batch retried with the same key appends nothing
+    /// and answers `.duplicate` with the first attempt's numbers. Throws
     /// `.recordingNotFound` if the recording does not exist.
-    func appendEvents(tenant: String, recording: String, events: [[UInt8]], idempotencyKey: String?, at time: Int64) async throws -> AppendOutcome
-    /// The oldest pending events of a recording, in order.
-    func pendingEvents(tenant: String, recording: String, limit: Int) async throws -> [PendingEvent]
+    func appendEvents(tenant: String, recording: String, events: [[UInt8]], assets: [SHA256Digest],
+                      idempotencyKey: String?, at time: Int64) async throws -> AppendOutcome
+    /// Pending events of a recording from sequence `from` on, in order.
+    func pendingEvents(tenant: String, recording: String, from: Int, limit: Int) async throws -> [PendingEvent]
     /// Records a flushed chunk and drops the pending events it holds, in one transaction.
+    /// Throws `.conflict` (and changes nothing) unless every event of the chunk was still
+    /// pending: another instance flushed them first.
     func commitChunk(_ chunk: ChunkRecord) async throws
     func chunks(tenant: String, recording: String) async throws -> [ChunkRecord]
+    /// Recordings whose pending events are due for a flush: at least `minBytes` of them, or
+    /// the oldest received at or before `oldestBefore`, or the newest at or before
+    /// `newestBefore` (the recording went idle). At most `limit`, most overdue first.
+    func flushCandidates(minBytes: Int, oldestBefore: Int64, newestBefore: Int64, limit: Int) async throws -> [PendingSummary]
 }
 
 public struct RecordingRecord: Sendable, Equatable {
@@ -132,6 +140,31 @@ public struct PendingEvent: Sendable, Equatable {
     }
 }
 
+public struct PendingSummary: Sendable, Equatable {
+    public var tenant: String
+    public var recording: String
+    public var events: Int
+    public var bytes: Int
+    public var oldestReceived: Int64
+    public init(tenant: String, recording: String, events: Int, bytes: Int, oldestReceived: Int64) {
+        self.tenant = tenant
+        self.recording = recording
+        self.events = events
+        self.bytes = bytes
+        self.oldestReceived = oldestReceived
+    }
+}
+
+extension MetadataStore {
+    public func pendingEvents(tenant: String, recording: String, limit: Int) async throws -> [PendingEvent] {
+        try await pendingEvents(tenant: tenant, recording: recording, from: 0, limit: limit)
+    }
+
+    public func appendEvents(tenant: String, recording: String, events: [[UInt8]], idempotencyKey: String?, at time: Int64) async throws -> AppendOutcome {
+        try await appendEvents(tenant: tenant, recording: recording, events: events, assets: [], idempotencyKey: idempotencyKey, at: time)
+    }
+}
+
 public enum AppendOutcome: Sendable, Equatable {
     case appended(firstSequence: Int, count: Int)
     /// The idempotency key was seen before: nothing was appended this time.
@@ -142,6 +175,12 @@ extension RRStoreError.Code {
     public static let recordingNotFound = RRStoreError.Code("recording_not_found")
     public static let conflict = RRStoreError.Code("conflict")
     public static let database = RRStoreError.Code("database_error")
+}
+
+extension RRStoreError {
+    static func chunkConflict(_ chunk: ChunkRecord) -> RRStoreError {
+        RRStoreError(.conflict, "events \(chunk.firstEvent)..<\(chunk.firstEvent + chunk.eventCount) of recording '\(chunk.recording)' are no longer all pending (flushed by another instance, or the recording was deleted); nothing was committed")
+    }
 }
 
 /// The schema both SQL stores share, one statement per entry, per version. The SQL is

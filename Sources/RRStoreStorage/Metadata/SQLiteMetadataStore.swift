@@ -179,7 +179,8 @@ public final class SQLiteMetadataStore: MetadataStore {
 
     // MARK: Ingest
 
-    public func appendEvents(tenant: String, recording: String, events: [[UInt8]], idempotencyKey: String?, at time: Int64) async throws -> AppendOutcome {
+    public func appendEvents(tenant: String, recording: String, events: [[UInt8]], assets: [SHA256Digest],
+                             idempotencyKey: String?, at time: Int64) async throws -> AppendOutcome {
         try await write { db in
             if let idempotencyKey, let row = try Row.fetchOne(db, sql: """
                 SELECT first_sequence, event_count FROM idempotency_keys WHERE tenant = ? AND recording = ? AND key = ?
@@ -197,6 +198,14 @@ public final class SQLiteMetadataStore: MetadataStore {
             }
             try db.execute(sql: "UPDATE recordings SET event_count = event_count + ?, byte_count = byte_count + ? WHERE tenant = ? AND id = ?",
                            arguments: [events.count, bytes, tenant, recording])
+            for digest in Set(assets).map(\.description) {
+                try db.execute(sql: """
+                    INSERT INTO asset_links (tenant, digest, linked_at) VALUES (?, ?, ?)
+                    ON CONFLICT (tenant, digest) DO UPDATE SET linked_at = MAX(linked_at, excluded.linked_at)
+                    """, arguments: [tenant, digest, time])
+                try db.execute(sql: "INSERT INTO recording_assets (tenant, recording, digest) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                               arguments: [tenant, recording, digest])
+            }
             if let idempotencyKey {
                 try db.execute(sql: """
                     INSERT INTO idempotency_keys (tenant, recording, key, first_sequence, event_count, created_at) VALUES (?, ?, ?, ?, ?, ?)
@@ -206,10 +215,11 @@ public final class SQLiteMetadataStore: MetadataStore {
         }
     }
 
-    public func pendingEvents(tenant: String, recording: String, limit: Int) async throws -> [PendingEvent] {
+    public func pendingEvents(tenant: String, recording: String, from: Int, limit: Int) async throws -> [PendingEvent] {
         try await read { db in
-            try Row.fetchAll(db, sql: "SELECT sequence, body FROM pending_events WHERE tenant = ? AND recording = ? ORDER BY sequence LIMIT ?",
-                             arguments: [tenant, recording, limit]).map { row in
+            try Row.fetchAll(db, sql: """
+                SELECT sequence, body FROM pending_events WHERE tenant = ? AND recording = ? AND sequence >= ? ORDER BY sequence LIMIT ?
+                """, arguments: [tenant, recording, from, limit]).map { row in
                 PendingEvent(sequence: row["sequence"], bytes: [UInt8](row["body"] as Data))
             }
         }
@@ -219,10 +229,28 @@ public final class SQLiteMetadataStore: MetadataStore {
         try await write { db in
             try db.execute(sql: """
                 INSERT INTO chunks (tenant, recording, sequence, blob_key, first_event, event_count, byte_count, stored_bytes)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING
                 """, arguments: [chunk.tenant, chunk.recording, chunk.sequence, chunk.blobKey, chunk.firstEvent, chunk.eventCount, chunk.byteCount, chunk.storedBytes])
+            guard db.changesCount == 1 else { throw RRStoreError.chunkConflict(chunk) }
             try db.execute(sql: "DELETE FROM pending_events WHERE tenant = ? AND recording = ? AND sequence >= ? AND sequence < ?",
                            arguments: [chunk.tenant, chunk.recording, chunk.firstEvent, chunk.firstEvent + chunk.eventCount])
+            guard db.changesCount == chunk.eventCount else {
+                throw RRStoreError.chunkConflict(chunk)
+            }
+        }
+    }
+
+    public func flushCandidates(minBytes: Int, oldestBefore: Int64, newestBefore: Int64, limit: Int) async throws -> [PendingSummary] {
+        try await read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT tenant, recording, COUNT(*) AS events, SUM(length(body)) AS bytes, MIN(received_at) AS oldest
+                FROM pending_events GROUP BY tenant, recording
+                HAVING SUM(length(body)) >= ? OR MIN(received_at) <= ? OR MAX(received_at) <= ?
+                ORDER BY oldest LIMIT ?
+                """, arguments: [minBytes, oldestBefore, newestBefore, limit]).map { row in
+                PendingSummary(tenant: row["tenant"], recording: row["recording"], events: row["events"], bytes: row["bytes"],
+                               oldestReceived: row["oldest"])
+            }
         }
     }
 

@@ -1,0 +1,89 @@
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import RRStoreCore
+import RRStoreStorage
+
+/// An error answered as `{"error": {"code", "message"}}` with its HTTP status.
+public struct APIError: HTTPResponseError, CustomStringConvertible {
+    public var status: HTTPResponse.Status
+    public var code: String
+    public var message: String
+
+    public init(_ status: HTTPResponse.Status, _ code: String, _ message: String) {
+        self.status = status
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { "\(status.code) \(code): \(message)" }
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        var body = Array(#"{"error":{"code":""#.utf8)
+        Array(code.utf8).withUnsafeBytes { JSONStringCoding.appendEscaped($0, to: &body) }
+        body += Array(#"","message":""#.utf8)
+        Array(message.utf8).withUnsafeBytes { JSONStringCoding.appendEscaped($0, to: &body) }
+        body += Array("\"}}\n".utf8)
+        return Response(status: status, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: body)))
+    }
+
+    static func notFound(_ what: String) -> APIError { APIError(.notFound, "not_found", what) }
+    static func badRequest(_ code: String, _ message: String) -> APIError { APIError(.badRequest, code, message) }
+
+    /// The answer for an error from the core or the stores: bad input is a 4xx, the rest a 5xx.
+    static func from(_ error: RRStoreError) -> APIError {
+        let message = error.description
+        switch error.code {
+        case .invalidJSON, .truncatedInput, .nestingTooDeep, .invalidEvent, .invalidDigest, .invalidReference, .invalidGzip, .invalidKey:
+            return APIError(.badRequest, error.code.rawValue, message)
+        case .tooLarge:
+            return APIError(.contentTooLarge, error.code.rawValue, message)
+        case .recordingNotFound, .blobNotFound:
+            return APIError(.notFound, "not_found", message)
+        case .digestMismatch, .sizeMismatch:
+            return APIError(.unprocessableContent, error.code.rawValue, message)
+        case .invalidRange:
+            return APIError(.rangeNotSatisfiable, error.code.rawValue, message)
+        case .storageUnavailable, .database:
+            return APIError(.serviceUnavailable, error.code.rawValue, message)
+        default:
+            return APIError(.internalServerError, error.code.rawValue, message)
+        }
+    }
+}
+
+/// Turns every thrown error into a JSON error body: ours keep their status, the core's and
+/// the stores' are mapped, Hummingbird's keep theirs, anything else is a logged 500.
+struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as APIError {
+            throw error
+        } catch let error as RRStoreError {
+            let api = APIError.from(error)
+            if api.status.code >= 500 { context.logger.error("\(request.method) \(request.uri.path): \(error)") }
+            throw api
+        } catch let error as HTTPError {
+            throw APIError(error.status, Self.code(for: error.status), error.body ?? error.status.reasonPhrase)
+        } catch let error as any HTTPResponseError {
+            // NIO's "too many bytes" and the like: keep the status, say what it was.
+            let message = error.status == .contentTooLarge ? "the request body is over this server's limit" : "\(error)"
+            throw APIError(error.status, Self.code(for: error.status), message)
+        } catch {
+            context.logger.error("\(request.method) \(request.uri.path): \(String(reflecting: error))")
+            throw APIError(.internalServerError, "internal_error", "the server failed to answer this request; it has been logged")
+        }
+    }
+
+    static func code(for status: HTTPResponse.Status) -> String {
+        switch status.code {
+        case 404: "not_found"
+        case 405: "method_not_allowed"
+        case 413: "too_large"
+        case 415: "unsupported_media_type"
+        case 400..<500: "bad_request"
+        default: "internal_error"
+        }
+    }
+}

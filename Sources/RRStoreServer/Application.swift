@@ -1,0 +1,84 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Hummingbird
+import Logging
+import NIOCore
+import RRStoreCore
+import RRStoreStorage
+import ServiceLifecycle
+
+/// What every route and background service shares: the two stores, the configuration,
+/// metrics and the cache of recently read assets. The service keeps no other state, so
+/// several instances can share one pair of stores.
+public struct ServerState: Sendable {
+    public let configuration: ServerConfiguration
+    public let blobs: any BlobStore
+    public let metadata: any MetadataStore
+    public let metrics: ServerMetrics
+    let assetCache: AssetCache
+    let logger: Logger
+
+    public init(configuration: ServerConfiguration, blobs: any BlobStore, metadata: any MetadataStore,
+                metrics: ServerMetrics = ServerMetrics(), logger: Logger) {
+        self.configuration = configuration
+        self.blobs = blobs
+        self.metadata = metadata
+        self.metrics = metrics
+        self.assetCache = AssetCache(capacityBytes: configuration.assetCacheBytes)
+        self.logger = logger
+    }
+
+    /// Milliseconds since 1970.
+    static func now() -> Int64 {
+        var spec = timespec()
+        clock_gettime(CLOCK_REALTIME, &spec)
+        return Int64(spec.tv_sec) * 1000 + Int64(spec.tv_nsec) / 1_000_000
+    }
+}
+
+/// The composition root `rrstore serve` and the tests share: routes, middleware, the
+/// flusher and (for PostgreSQL) the connection pool, as one service group.
+/// `onServerRunning` gets the bound port (useful with port 0).
+public func buildApplication(
+    state: ServerState,
+    onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+) -> some ApplicationProtocol {
+    let router = Router(context: RRStoreRequestContext.self)
+    router.middlewares.add(RequestMetricsMiddleware(metrics: state.metrics))
+    if let cors = CrossOriginMiddleware(origins: state.configuration.corsOrigins) {
+        router.middlewares.add(cors)
+    }
+    router.middlewares.add(ErrorMiddleware())
+    router.middlewares.add(LocalTenantMiddleware(tenant: state.configuration.localTenant))
+
+    RecordingRoutes(state: state).register(on: router)
+    EventRoutes(state: state).register(on: router)
+    AssetRoutes(state: state).register(on: router)
+    ServiceRoutes(state: state).register(on: router)
+
+    var services: [any Service] = []
+    if let postgres = state.metadata as? PostgresMetadataStore {
+        services.append(PostgresPoolService(store: postgres))
+    }
+    services.append(Flusher(state: state))
+
+    var app = Application(
+        router: router,
+        configuration: .init(address: .hostname(state.configuration.host, port: state.configuration.port), serverName: "rrstore"),
+        services: services,
+        onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
+        logger: state.logger
+    )
+    app.beforeServerStarts { try await state.metadata.migrate() }
+    return app
+}
+
+/// Drives a PostgreSQL store's connection pool for as long as the application runs; it
+/// stops last, after the flusher's final flush.
+struct PostgresPoolService: Service {
+    let store: PostgresMetadataStore
+    func run() async throws {
+        await cancelWhenGracefulShutdown { await store.run() }
+    }
+}

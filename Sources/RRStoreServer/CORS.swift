@@ -1,0 +1,58 @@
+import HTTPTypes
+import Hummingbird
+
+/// Which browser origins may call the API. `*` lets any page post events (without
+/// credentials, as the CORS rules demand); listed origins may also send credentials.
+///
+/// Written here rather than using Hummingbird's `CORSMiddleware`, whose list of allowed
+/// origins is variadic (fixed at compile time) and which leaves error responses bare.
+struct CrossOriginMiddleware: RouterMiddleware {
+    let anyOrigin: Bool
+    let origins: Set<String>
+
+    init?(origins: [String]) {
+        guard !origins.isEmpty else { return nil }
+        anyOrigin = origins.contains("*")
+        self.origins = Set(origins.filter { $0 != "*" })
+    }
+
+    static let allowHeaders = "Accept, Authorization, Content-Type, Content-Encoding, Range, Idempotency-Key, RRStore-Rewritten"
+    static let allowMethods = "GET, HEAD, POST, PUT, DELETE, OPTIONS"
+    static let exposeHeaders = "Link, Location, ETag, Content-Range, Content-Length"
+
+    func handle(_ request: Request, context: RRStoreRequestContext,
+                next: (Request, RRStoreRequestContext) async throws -> Response) async throws -> Response {
+        guard let origin = request.headers[.origin] else { return try await next(request, context) }
+        let listed = origins.contains(origin)
+        let allowed = listed || anyOrigin
+        if request.method == .options, request.headers[.accessControlRequestMethod] != nil {
+            var response = Response(status: .noContent)
+            if allowed {
+                decorate(&response.headers, origin: origin, listed: listed)
+                response.headers[.accessControlAllowHeaders] = Self.allowHeaders
+                response.headers[.accessControlAllowMethods] = Self.allowMethods
+                response.headers[.accessControlMaxAge] = "600"
+            }
+            return response
+        }
+        var response: Response
+        do {
+            response = try await next(request, context)
+        } catch let error as any HTTPResponseError {
+            response = try error.response(from: request, context: context)
+        }
+        if allowed { decorate(&response.headers, origin: origin, listed: listed) }
+        return response
+    }
+
+    private func decorate(_ headers: inout HTTPFields, origin: String, listed: Bool) {
+        if listed {
+            headers[.accessControlAllowOrigin] = origin
+            headers[.accessControlAllowCredentials] = "true"
+            headers.append(HTTPField(name: .vary, value: "Origin"))
+        } else {
+            headers[.accessControlAllowOrigin] = "*"
+        }
+        headers[.accessControlExposeHeaders] = Self.exposeHeaders
+    }
+}

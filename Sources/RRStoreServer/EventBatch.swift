@@ -1,0 +1,79 @@
+import RRStoreCore
+
+/// Where the events of a POST body are: the whole body (a JSON array or NDJSON), the
+/// `events` array of `{"events": [...]}`, or the single `rrwebEvent` of the original
+/// browser client's `{"sessionId", "rrwebEvent", "sequence"}`.
+enum EventBatchFraming {
+    /// The byte range of the body that holds the events, as a JSON array or NDJSON.
+    static func eventsRange(in body: UnsafeRawBufferPointer, isNDJSON: Bool, recording: String) throws -> Range<Int> {
+        guard let first = body.firstIndex(where: { !isWhitespace($0) }) else {
+            throw RRStoreError(.invalidEvent, "the body holds no events; send a JSON array of events, {\"events\": [...]}, or NDJSON")
+        }
+        // NDJSON, or a JSON array: the stream reads them as they are.
+        guard body[first] == UInt8(ascii: "{"), !isNDJSON else { return first..<body.count }
+        var visitor = TopLevelFields(input: body)
+        let end = try JSONParser.parsePrefix(body, visitor: &visitor, maxDepth: 1024)
+        if body[end...].contains(where: { !isWhitespace($0) }) {
+            // Several objects one after another: NDJSON sent as application/json.
+            return first..<body.count
+        }
+        if let events = visitor.fields["events"] {
+            guard body[events.lowerBound] == UInt8(ascii: "[") else {
+                throw RRStoreError(.invalidEvent, "\"events\" must be an array of events")
+            }
+            return events
+        }
+        if let event = visitor.fields["rrwebEvent"] {
+            if let session = visitor.fields["sessionId"] {
+                let raw = body[session]
+                let expected = Array("\"\(recording)\"".utf8)
+                guard raw.elementsEqual(expected) else {
+                    throw RRStoreError(.invalidEvent, "sessionId \(String(decoding: raw.prefix(140), as: UTF8.self)) differs from the recording in the path ('\(recording)')")
+                }
+            }
+            guard body[event.lowerBound] == UInt8(ascii: "{") else {
+                throw RRStoreError(.invalidEvent, "\"rrwebEvent\" must be an event object")
+            }
+            return event
+        }
+        if visitor.fields["type"] != nil {
+            return first..<body.count  // one bare event
+        }
+        throw RRStoreError(.invalidEvent, "expected a JSON array of events, {\"events\": [...]}, {\"sessionId\", \"rrwebEvent\"}, an event object, or NDJSON")
+    }
+
+    @inline(__always)
+    static func isWhitespace(_ c: UInt8) -> Bool { c == 0x20 || c == 0x0A || c == 0x0D || c == 0x09 }
+
+    /// Records the byte range of each value of the outermost object, by key (keys compared
+    /// as raw bytes: the fields we look for need no escapes).
+    private struct TopLevelFields: JSONVisitor {
+        typealias ContainerContext = Void
+        let input: UnsafeRawBufferPointer
+        var fields: [String: Range<Int>] = [:]
+        var open = 0
+        var currentKey: String?
+        var valueStart = 0
+
+        mutating func beginContainer(at offset: Int, isObject: Bool) throws {
+            if open == 1 { valueStart = offset }
+            open += 1
+        }
+
+        mutating func endContainer(_ context: Void, start: Int, end: Int, isObject: Bool, depth: Int) throws {
+            open -= 1
+            if open == 1, let key = currentKey { fields[key] = start..<end; currentKey = nil }
+        }
+
+        mutating func key(start: Int, end: Int, hasEscapes: Bool) throws {
+            if open == 1 { currentKey = String(decoding: input[(start + 1)..<(end - 1)], as: UTF8.self) }
+        }
+
+        mutating func string(start: Int, end: Int, hasEscapes: Bool) throws { value(start, end) }
+        mutating func scalar(start: Int, end: Int) throws { value(start, end) }
+
+        private mutating func value(_ start: Int, _ end: Int) {
+            if open == 1, let key = currentKey { fields[key] = start..<end; currentKey = nil }
+        }
+    }
+}

@@ -1,0 +1,107 @@
+import Logging
+import RRStoreCore
+import RRStoreStorage
+import ServiceLifecycle
+
+/// Packs each recording's pending events into gzip NDJSON chunks in the blob store, as
+/// Firehose would: when a recording has `chunkBytes` pending, when its oldest pending
+/// event is `maxAgeSeconds` old, or when it has been idle for `idleSeconds`. On graceful
+/// shutdown it flushes everything pending before it returns.
+///
+/// Several instances may flush at once: a chunk's key names its first event and its
+/// count, so rivals write identical objects, and the metadata commit lets one win.
+struct Flusher: Service {
+    let state: ServerState
+
+    func run() async throws {
+        let policy = state.configuration.flush
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            await flushDue(final: false)
+            try? await cancelWhenGracefulShutdown {
+                try await Task.sleep(for: .milliseconds(Int(policy.intervalSeconds * 1000)))
+            }
+        }
+        guard !Task.isCancelled else { return }
+        await flushDue(final: true)
+        state.logger.info("flusher stopped; pending events flushed")
+    }
+
+    /// Flushes due recordings (all of them when `final`); returns how many chunks it wrote.
+    @discardableResult
+    func flushDue(final: Bool) async -> Int {
+        let policy = state.configuration.flush
+        let now = ServerState.now()
+        var written = 0
+        while true {
+            let due: [PendingSummary]
+            do {
+                due = try await state.metadata.flushCandidates(
+                    minBytes: final ? 0 : policy.chunkBytes,
+                    oldestBefore: final ? .max : now - Int64(policy.maxAgeSeconds * 1000),
+                    newestBefore: final ? .max : now - Int64(policy.idleSeconds * 1000),
+                    limit: 100)
+            } catch {
+                state.logger.error("flusher could not list pending events: \(error)")
+                state.metrics.flushFailures.increment()
+                return written
+            }
+            var progressed = false
+            for summary in due {
+                let chunks = await flush(summary)
+                written += chunks
+                progressed = progressed || chunks > 0
+            }
+            // A full page may hide more due recordings; stop when a pass achieves nothing.
+            guard due.count == 100, progressed else { return written }
+        }
+    }
+
+    /// Flushes the recording's pending events in chunks of about `chunkBytes`.
+    private func flush(_ summary: PendingSummary) async -> Int {
+        let policy = state.configuration.flush
+        var written = 0
+        do {
+            while true {
+                let pending = try await state.metadata.pendingEvents(tenant: summary.tenant, recording: summary.recording, from: 0, limit: 10_000)
+                guard let first = pending.first else { return written }
+                var count = 0, bytes = 0
+                for event in pending where event.sequence == first.sequence + count {
+                    count += 1
+                    bytes += event.bytes.count + 1
+                    if bytes >= policy.chunkBytes { break }
+                }
+                var ndjson: [UInt8] = []
+                ndjson.reserveCapacity(bytes)
+                for event in pending.prefix(count) {
+                    ndjson += event.bytes
+                    ndjson.append(UInt8(ascii: "\n"))
+                }
+                let compressed = try GzipEncoder.compress(ndjson)
+                let key = try BlobKey.eventChunk(tenant: summary.tenant, recording: summary.recording, firstEvent: first.sequence, count: count)
+                _ = try await state.blobs.put(key, bytes: compressed, expecting: nil, createOnly: false)
+                do {
+                    try await state.metadata.commitChunk(ChunkRecord(
+                        tenant: summary.tenant, recording: summary.recording, sequence: first.sequence, blobKey: key.rawValue,
+                        firstEvent: first.sequence, eventCount: count, byteCount: ndjson.count, storedBytes: compressed.count))
+                } catch let error as RRStoreError where error.code == .conflict {
+                    state.metrics.flushConflicts.increment()
+                    // Deleted meanwhile: nobody will read this chunk. Otherwise a rival's
+                    // commit may name this very key, so it stays.
+                    if try await state.metadata.recording(tenant: summary.tenant, id: summary.recording) == nil {
+                        try? await state.blobs.delete(key)
+                    }
+                    return written
+                }
+                written += 1
+                state.metrics.flushes.increment()
+                state.metrics.flushedEvents.increment(by: Int64(count))
+                state.metrics.flushedBytes.increment(by: Int64(compressed.count))
+                if count == pending.count && pending.count < 10_000 { return written }
+            }
+        } catch {
+            state.metrics.flushFailures.increment()
+            state.logger.error("flushing recording \(summary.recording) of \(summary.tenant) failed (will retry): \(error)")
+            return written
+        }
+    }
+}

@@ -1,0 +1,97 @@
+import Hummingbird
+import NIOCore
+import RRStoreCore
+
+/// A small JSON writer for the service's answers: they are few and flat, and writing them
+/// directly keeps numbers and strings exactly as meant without a Codable round trip.
+struct JSONWriter {
+    private(set) var bytes: [UInt8] = []
+    private var needsComma: [Bool] = [false]
+
+    mutating func beginObject() { value(); bytes.append(UInt8(ascii: "{")); needsComma.append(false) }
+    mutating func endObject() { bytes.append(UInt8(ascii: "}")); needsComma.removeLast() }
+    mutating func beginArray() { value(); bytes.append(UInt8(ascii: "[")); needsComma.append(false) }
+    mutating func endArray() { bytes.append(UInt8(ascii: "]")); needsComma.removeLast() }
+
+    mutating func key(_ name: String) {
+        value()
+        appendString(name)
+        bytes.append(UInt8(ascii: ":"))
+        needsComma[needsComma.count - 1] = false
+    }
+
+    mutating func string(_ text: String) { value(); appendString(text) }
+    mutating func number(_ n: Int) { value(); bytes += Array(String(n).utf8) }
+    mutating func bool(_ b: Bool) { value(); bytes += Array((b ? "true" : "false").utf8) }
+    mutating func null() { value(); bytes += Array("null".utf8) }
+
+    mutating func field(_ name: String, _ text: String?) {
+        key(name)
+        if let text { string(text) } else { null() }
+    }
+    mutating func field(_ name: String, _ n: Int) { key(name); number(n) }
+    mutating func field(_ name: String, _ b: Bool) { key(name); bool(b) }
+
+    private mutating func value() {
+        if needsComma[needsComma.count - 1] { bytes.append(UInt8(ascii: ",")) }
+        needsComma[needsComma.count - 1] = true
+    }
+
+    private mutating func appendString(_ text: String) {
+        bytes.append(UInt8(ascii: "\""))
+        Array(text.utf8).withUnsafeBytes { JSONStringCoding.appendEscaped($0, to: &bytes) }
+        bytes.append(UInt8(ascii: "\""))
+    }
+
+    func response(_ status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) -> Response {
+        var headers = headers
+        headers[.contentType] = "application/json"
+        return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes + [UInt8(ascii: "\n")])))
+    }
+}
+
+enum Timestamp {
+    /// `2026-11-29T18:00:00.123Z` for milliseconds since 1970 (civil-from-days, proleptic
+    /// Gregorian), without a date formatter on the request path.
+    static func iso8601(milliseconds: Int64) -> String {
+        let ms = Int(((milliseconds % 1000) + 1000) % 1000)
+        let seconds = (milliseconds - Int64(ms)) / 1000
+        var days = Int(seconds / 86_400)
+        var rest = Int(seconds % 86_400)
+        if rest < 0 { rest += 86_400; days -= 1 }
+        let z = days + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let doe = z - era * 146_097
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let day = doy - (153 * mp + 2) / 5 + 1
+        let month = mp < 10 ? mp + 3 : mp - 9
+        let year = yoe + era * 400 + (month <= 2 ? 1 : 0)
+        func pad(_ n: Int, _ width: Int) -> String {
+            let s = String(n)
+            return String(repeating: "0", count: max(0, width - s.count)) + s
+        }
+        return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(rest / 3600, 2)):\(pad(rest / 60 % 60, 2)):\(pad(rest % 60, 2)).\(pad(ms, 3))Z"
+    }
+}
+
+/// `[A-Za-z0-9._-]{1,128}`: recording ids, tenants, idempotency keys (which also allow `:`).
+enum Identifier {
+    static func isValid(_ id: Substring, extra: UInt8? = nil) -> Bool {
+        let bytes = id.utf8
+        guard (1...128).contains(bytes.count) else { return false }
+        return bytes.allSatisfy { b in
+            (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A)
+                || b == UInt8(ascii: ".") || b == UInt8(ascii: "_") || b == UInt8(ascii: "-") || b == extra
+        }
+    }
+
+    static func recording(_ context: RRStoreRequestContext) throws -> String {
+        let id = context.parameters.get("id") ?? ""
+        guard isValid(Substring(id)) else {
+            throw APIError.badRequest("invalid_id", "recording ids are 1 to 128 of A-Z a-z 0-9 . _ -; got '\(id.prefix(140))'")
+        }
+        return id
+    }
+}

@@ -1,0 +1,229 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import RRStoreCore
+import RRStoreStorage
+
+/// `/recordings`: create (server id or client id), get, list newest first, delete, and
+/// the screenshot, which is stored content-addressed in the blob store.
+struct RecordingRoutes {
+    let state: ServerState
+
+    func register(on router: Router<RRStoreRequestContext>) {
+        router.post("/recordings") { request, context in try await create(request, context, id: nil) }
+        router.get("/recordings") { request, context in try await list(request, context) }
+        router.put("/recordings/:id") { request, context in try await create(request, context, id: try Identifier.recording(context)) }
+        router.get("/recordings/:id") { _, context in
+            Self.json(for: try await existing(context), status: .ok)
+        }
+        router.delete("/recordings/:id") { _, context in try await delete(context) }
+        router.get("/recordings/:id/screenshot") { _, context in try await screenshot(context) }
+        router.put("/recordings/:id/screenshot") { request, context in try await putScreenshot(request, context) }
+    }
+
+    private struct CreateBody: Decodable {
+        var id: String?
+        var screenshot: String?
+    }
+
+    private func create(_ request: Request, _ context: RRStoreRequestContext, id pathID: String?) async throws -> Response {
+        let limit = state.configuration.limits.maxScreenshotBytes * 2 + 4096
+        let buffer = try await request.body.collect(upTo: limit)
+        var body = CreateBody()
+        if buffer.readableBytes > 0 && buffer.readableBytesView.contains(where: { $0 != 0x20 && $0 != 0x0A && $0 != 0x0D && $0 != 0x09 }) {
+            do {
+                body = try JSONDecoder().decode(CreateBody.self, from: Data(buffer.readableBytesView))
+            } catch {
+                throw APIError.badRequest("invalid_body", "the body must be a JSON object like {\"id\": \"...\", \"screenshot\": \"data:image/png;base64,...\"} (\(error))")
+            }
+        }
+        if let bodyID = body.id, !Identifier.isValid(Substring(bodyID)) {
+            throw APIError.badRequest("invalid_id", "recording ids are 1 to 128 of A-Z a-z 0-9 . _ -; got '\(bodyID.prefix(140))'")
+        }
+        if let pathID, let bodyID = body.id, bodyID != pathID {
+            throw APIError.badRequest("id_mismatch", "the body's id '\(bodyID)' differs from the path's '\(pathID)'")
+        }
+        let screenshot = try body.screenshot.map { try Screenshot(text: $0, limit: state.configuration.limits.maxScreenshotBytes) }
+        let id = pathID ?? body.id ?? Self.generateID()
+        let (record, created) = try await state.metadata.createRecording(RecordingRecord(tenant: context.tenant, id: id, createdAt: ServerState.now()))
+        var stored = record
+        if created, let screenshot {
+            stored = try await store(screenshot, tenant: context.tenant, id: id) ?? record
+        }
+        var headers: HTTPFields = [:]
+        if created { headers[.location] = "/recordings/\(id)" }
+        return Self.json(for: stored, status: created ? .created : .ok, headers: headers)
+    }
+
+    private func list(_ request: Request, _ context: RRStoreRequestContext) async throws -> Response {
+        let query = request.uri.queryParameters
+        var limit = 100
+        if let text = query["limit"] {
+            guard let value = Int(String(text)), (1...state.configuration.limits.maxListLimit).contains(value) else {
+                throw APIError.badRequest("invalid_limit", "limit must be an integer from 1 to \(state.configuration.limits.maxListLimit)")
+            }
+            limit = value
+        }
+        var cursor: RecordingCursor?
+        if let text = query["cursor"] {
+            guard let parsed = Self.parseCursor(String(text)) else {
+                throw APIError.badRequest("invalid_cursor", "cursor must be the `cursor` of a recording from a previous page")
+            }
+            cursor = parsed
+        }
+        // One more than asked tells whether there is a next page.
+        let page = try await state.metadata.listRecordings(tenant: context.tenant, limit: limit + 1, after: cursor)
+        let shown = page.prefix(limit)
+        var writer = JSONWriter()
+        writer.beginArray()
+        for record in shown { Self.write(record, to: &writer) }
+        writer.endArray()
+        var headers: HTTPFields = [:]
+        if page.count > limit, let last = shown.last {
+            headers[.link] = "</recordings?limit=\(limit)&cursor=\(Self.cursor(last))>; rel=\"next\""
+        }
+        return writer.response(headers: headers)
+    }
+
+    private func existing(_ context: RRStoreRequestContext) async throws -> RecordingRecord {
+        let id = try Identifier.recording(context)
+        guard let record = try await state.metadata.recording(tenant: context.tenant, id: id) else {
+            throw APIError.notFound("no recording '\(id)'")
+        }
+        return record
+    }
+
+    private func delete(_ context: RRStoreRequestContext) async throws -> Response {
+        let id = try Identifier.recording(context)
+        guard let deleted = try await state.metadata.deleteRecording(tenant: context.tenant, id: id) else {
+            throw APIError.notFound("no recording '\(id)'")
+        }
+        // The rows are gone, so nothing refers to these chunks any more. Screenshots and
+        // assets are content-addressed and may be shared: garbage collection decides.
+        for key in deleted.chunkKeys {
+            do {
+                try await state.blobs.delete(try BlobKey(key))
+            } catch {
+                context.logger.warning("could not delete chunk \(key) of deleted recording \(id): \(error); it is unreferenced now")
+            }
+        }
+        return Response(status: .noContent)
+    }
+
+    private func screenshot(_ context: RRStoreRequestContext) async throws -> Response {
+        let record = try await existing(context)
+        guard let digest = record.screenshot else { throw APIError.notFound("recording '\(record.id)' has no screenshot") }
+        let bytes = try await state.blobs.get(.asset(digest))
+        return Response(status: .ok, headers: [.contentType: record.screenshotType ?? "application/octet-stream",
+                                               .eTag: "\"\(digest)\"", .cacheControl: "private, max-age=60"],
+                        body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+
+    private func putScreenshot(_ request: Request, _ context: RRStoreRequestContext) async throws -> Response {
+        let id = try Identifier.recording(context)
+        let buffer = try await request.body.collect(upTo: state.configuration.limits.maxScreenshotBytes)
+        let declared = request.headers[.contentType].map { String($0.split(separator: ";")[0]).trimmingCharacters(in: .whitespaces).lowercased() }
+        let shot = try Screenshot(bytes: Array(buffer.readableBytesView), declaredType: declared)
+        guard try await store(shot, tenant: context.tenant, id: id) != nil else { throw APIError.notFound("no recording '\(id)'") }
+        return Response(status: .noContent)
+    }
+
+    /// Stores the image as a blob, then points the recording at it.
+    private func store(_ shot: Screenshot, tenant: String, id: String) async throws -> RecordingRecord? {
+        let digest = SHA256Digest.hash(shot.bytes)
+        guard try await state.metadata.recording(tenant: tenant, id: id) != nil else { return nil }
+        _ = try await state.blobs.put(.asset(digest), bytes: shot.bytes, expecting: nil, createOnly: true)
+        let now = ServerState.now()
+        try await state.metadata.upsertAsset(AssetRecord(digest: digest, size: shot.bytes.count, mediaType: shot.mediaType, kind: "screenshot",
+                                                         firstStored: now, lastTouched: now))
+        guard try await state.metadata.setScreenshot(tenant: tenant, id: id, digest: digest, mediaType: shot.mediaType) else { return nil }
+        return try await state.metadata.recording(tenant: tenant, id: id)
+    }
+
+    // MARK: Representation
+
+    static func json(for record: RecordingRecord, status: HTTPResponse.Status, headers: HTTPFields = [:]) -> Response {
+        var writer = JSONWriter()
+        write(record, to: &writer)
+        return writer.response(status, headers: headers)
+    }
+
+    static func write(_ record: RecordingRecord, to writer: inout JSONWriter) {
+        writer.beginObject()
+        writer.field("id", record.id)
+        writer.field("created_at", Timestamp.iso8601(milliseconds: record.createdAt))
+        writer.field("event_count", record.eventCount)
+        writer.field("byte_count", record.byteCount)
+        writer.field("screenshot", record.screenshot == nil ? nil : "/recordings/\(record.id)/screenshot")
+        writer.field("cursor", cursor(record))
+        writer.endObject()
+    }
+
+    /// `<created-at ms>-<id>`: digits, then the id (which may hold `-` itself).
+    static func cursor(_ record: RecordingRecord) -> String { "\(record.createdAt)-\(record.id)" }
+
+    static func parseCursor(_ text: String) -> RecordingCursor? {
+        guard let dash = text.firstIndex(of: "-"), let createdAt = Int64(text[..<dash]) else { return nil }
+        let id = text[text.index(after: dash)...]
+        guard Identifier.isValid(id) else { return nil }
+        return RecordingCursor(createdAt: createdAt, id: String(id))
+    }
+
+    /// 26 characters: the time in milliseconds (so ids sort roughly by creation) and 80
+    /// random bits, in base 32.
+    static func generateID() -> String {
+        let alphabet = Array("0123456789abcdefghjkmnpqrstvwxyz".utf8)
+        var value = UInt64(ServerState.now())
+        var chars = [UInt8](repeating: 0, count: 26)
+        for i in (0..<10).reversed() { chars[i] = alphabet[Int(value & 31)]; value >>= 5 }
+        var random = SystemRandomNumberGenerator()
+        for i in 10..<26 { chars[i] = alphabet[Int(random.next() & 31)] }
+        return String(decoding: chars, as: UTF8.self)
+    }
+}
+
+/// A recording's thumbnail: decoded bytes and an image media type.
+struct Screenshot {
+    var bytes: [UInt8]
+    var mediaType: String
+
+    /// From a create body: `data:image/<type>;base64,<payload>` or bare base64.
+    init(text: String, limit: Int) throws {
+        var payload = Substring(text)
+        var declared: String?
+        if payload.hasPrefix("data:") {
+            guard let comma = payload.firstIndex(of: ","), payload[..<comma].hasSuffix(";base64") else {
+                throw APIError.badRequest("invalid_screenshot", "a screenshot data URL must look like data:image/png;base64,<payload>")
+            }
+            declared = String(payload[payload.index(payload.startIndex, offsetBy: 5)..<comma].dropLast(";base64".count)).lowercased()
+            payload = payload[payload.index(after: comma)...]
+        }
+        guard let bytes = Base64.decodeCanonical(String(payload)) else {
+            throw APIError.badRequest("invalid_screenshot", "the screenshot is not valid base64")
+        }
+        guard bytes.count <= limit else {
+            throw APIError(.contentTooLarge, "too_large", "the screenshot has \(bytes.count) bytes; the limit is \(limit)")
+        }
+        try self.init(bytes: bytes, declaredType: declared)
+    }
+
+    init(bytes: [UInt8], declaredType: String?) throws {
+        guard let sniffed = Screenshot.sniff(bytes) else {
+            throw APIError.badRequest("invalid_screenshot", "the screenshot is not a PNG, JPEG, WebP or GIF image")
+        }
+        if let declaredType, declaredType.hasPrefix("image/"), declaredType != sniffed {
+            throw APIError.badRequest("invalid_screenshot", "the screenshot is declared \(declaredType) but its bytes are \(sniffed)")
+        }
+        self.bytes = bytes
+        mediaType = sniffed
+    }
+
+    static func sniff(_ b: [UInt8]) -> String? {
+        if b.starts(with: [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]) { return "image/png" }
+        if b.starts(with: [0xFF, 0xD8, 0xFF]) { return "image/jpeg" }
+        if b.count >= 12, b.starts(with: Array("RIFF".utf8)), Array(b[8..<12]) == Array("WEBP".utf8) { return "image/webp" }
+        if b.starts(with: Array("GIF87a".utf8)) || b.starts(with: Array("GIF89a".utf8)) { return "image/gif" }
+        return nil
+    }
+}

@@ -1,0 +1,36 @@
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+
+/// Per-request state: the tenant every store call is scoped to.
+public struct RRStoreRequestContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    /// Set by the authentication middleware; the local tenant while auth is off.
+    public var tenant: String = ""
+
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+    }
+
+    /// Bodies are read by the routes with their own limits.
+    public var maxUploadSize: Int { 64 << 20 }
+}
+
+/// Auth off: every request belongs to the one local tenant.
+struct LocalTenantMiddleware: RouterMiddleware {
+    let tenant: String
+    func handle(_ request: Request, context: RRStoreRequestContext,
+                next: (Request, RRStoreRequestContext) async throws -> Response) async throws -> Response {
+        var context = context
+        context.tenant = tenant
+        return try await next(request, context)
+    }
+}
+
+extension HTTPField.Name {
+    static let idempotencyKey = HTTPField.Name("Idempotency-Key")!
+    /// `1`: the events were rewritten by the client; their references stay as they are.
+    static let rrstoreRewritten = HTTPField.Name("RRStore-Rewritten")!
+    static let link = HTTPField.Name("Link")!
+}

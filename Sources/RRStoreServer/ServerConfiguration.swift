@@ -1,0 +1,49 @@
+import RRStoreCore
+
+/// How the service listens, what it accepts, and when it flushes. Built from flags and
+/// `RRSTORE_*` variables by `rrstore serve`; tests build it directly.
+public struct ServerConfiguration: Sendable {
+    public var host = "127.0.0.1"
+    public var port = 8080
+    /// Origins allowed to call from browsers (`*` for any; credentials only for listed ones).
+    public var corsOrigins: [String] = []
+    public var limits = Limits()
+    public var flush = FlushPolicy()
+    public var rewrite = RewriteOptions(recentAssetsBytes: 4 << 20)
+    /// Bytes of recently read assets kept in memory across requests.
+    public var assetCacheBytes = 64 << 20
+    /// Prefix of asset URLs in `assets=url` reads (`<base>/assets/sha256:<hex>`); empty for
+    /// URLs relative to this server.
+    public var publicBaseURL = ""
+    /// Where large uploads wait while they are hashed (removed after each request).
+    public var spoolDirectory = "/tmp"
+    /// The tenant of every request while auth is off.
+    public var localTenant = "local"
+
+    public init() {}
+
+    public struct Limits: Sendable {
+        /// A request body as sent (compressed or not).
+        public var maxBodyBytes = 64 << 20
+        /// An events body after gzip is undone.
+        public var maxDecodedBodyBytes = 256 << 20
+        public var maxEventBytes = 32 << 20
+        public var maxEventsPerBatch = 10_000
+        public var maxAssetBytes = 256 << 20
+        public var maxScreenshotBytes = 10 << 20
+        public var maxMissingQuery = 1_000
+        public var maxListLimit = 1_000
+        public init() {}
+    }
+
+    /// When a recording's pending events become a chunk: enough bytes, the oldest old
+    /// enough, or no new event for a while.
+    public struct FlushPolicy: Sendable {
+        public var chunkBytes = 8 << 20
+        public var maxAgeSeconds = 60.0
+        public var idleSeconds = 30.0
+        /// How often the flusher looks for due recordings.
+        public var intervalSeconds = 1.0
+        public init() {}
+    }
+}

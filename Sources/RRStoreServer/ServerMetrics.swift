@@ -1,0 +1,76 @@
+import Hummingbird
+import CoreMetrics
+import Prometheus
+
+/// The service's Prometheus metrics, in a registry of its own (no global bootstrap, so
+/// several applications can live in one test process).
+public final class ServerMetrics: Sendable {
+    public let registry = PrometheusCollectorRegistry()
+    let factory: PrometheusMetricsFactory
+
+    let ingestEvents: CoreMetrics.Counter
+    let ingestBytes: CoreMetrics.Counter
+    let ingestStoredBytes: CoreMetrics.Counter
+    let assetsNew: CoreMetrics.Counter
+    let assetsReused: CoreMetrics.Counter
+    let assetBytesNew: CoreMetrics.Counter
+    let bytesSaved: CoreMetrics.Counter
+    let flushes: CoreMetrics.Counter
+    let flushedEvents: CoreMetrics.Counter
+    let flushedBytes: CoreMetrics.Counter
+    let flushConflicts: CoreMetrics.Counter
+    let flushFailures: CoreMetrics.Counter
+
+    public init() {
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.defaultDurationHistogramBuckets = [.milliseconds(1), .milliseconds(5), .milliseconds(25), .milliseconds(100),
+                                                   .milliseconds(250), .seconds(1), .seconds(5), .seconds(30)]
+        self.factory = factory
+        func counter(_ label: String) -> CoreMetrics.Counter { CoreMetrics.Counter(label: label, factory: factory) }
+        ingestEvents = counter("rrstore_ingest_events_total")
+        ingestBytes = counter("rrstore_ingest_raw_bytes_total")
+        ingestStoredBytes = counter("rrstore_ingest_rewritten_bytes_total")
+        assetsNew = counter("rrstore_assets_new_total")
+        assetsReused = counter("rrstore_assets_reused_total")
+        assetBytesNew = counter("rrstore_asset_bytes_new_total")
+        bytesSaved = counter("rrstore_bytes_saved_total")
+        flushes = counter("rrstore_flushes_total")
+        flushedEvents = counter("rrstore_flushed_events_total")
+        flushedBytes = counter("rrstore_flushed_chunk_bytes_total")
+        flushConflicts = counter("rrstore_flush_conflicts_total")
+        flushFailures = counter("rrstore_flush_failures_total")
+    }
+
+    func recordRequest(method: String, route: String, status: Int, seconds: Double) {
+        let dimensions = [("method", method), ("route", route), ("status", String(status))]
+        CoreMetrics.Counter(label: "rrstore_http_requests_total", dimensions: dimensions, factory: factory).increment()
+        CoreMetrics.Timer(label: "rrstore_http_request_duration_seconds", dimensions: [("method", method), ("route", route)], factory: factory)
+            .recordNanoseconds(Int64(seconds * 1e9))
+    }
+}
+
+/// Counts every request by method, matched route and status, and times it.
+struct RequestMetricsMiddleware<Context: RequestContext>: RouterMiddleware {
+    let metrics: ServerMetrics
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let start = ContinuousClock.now
+        func record(_ status: Int) {
+            let elapsed = ContinuousClock.now - start
+            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            // The route template, not the path: ids must not explode the label set.
+            metrics.recordRequest(method: request.method.rawValue, route: context.endpointPath ?? "unmatched", status: status, seconds: seconds)
+        }
+        do {
+            let response = try await next(request, context)
+            record(response.status.code)
+            return response
+        } catch let error as any HTTPResponseError {
+            record(error.status.code)
+            throw error
+        } catch {
+            record(500)
+            throw error
+        }
+    }
+}
