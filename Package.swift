@@ -42,7 +42,10 @@ let package = Package(
             providers: [.apt(["libcurl4-openssl-dev"]), .brew(["curl"])]
         ),
         // Digests, base64, the JSON byte scanner, rewrite and rehydrate. No network, no files.
-        .target(name: "RRStoreCore", dependencies: ["CCrypto", "CZlib"]),
+        // Optimized even in debug builds: the tests push the whole corpus through it many
+        // times, and unoptimized it runs ~10x slower.
+        .target(name: "RRStoreCore", dependencies: ["CCrypto", "CZlib"],
+                swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]),
         // syncfs(2), which Swift's Glibc module does not export.
         .target(name: "CPosixShims"),
         // Where bytes live: content-addressed asset directories (and, later, S3 and databases).
@@ -65,7 +68,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
-            ]
+            ],
+            swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]
         ),
         // What recorder programs and batch jobs use to talk to the service (libcurl).
         .target(
@@ -99,7 +103,13 @@ let package = Package(
         ),
         .testTarget(
             name: "RRStoreServerTests",
-            dependencies: ["RRStoreCore", "RRStoreStorage", "RRStoreServer", "RRStoreClient"]
+            dependencies: [
+                "RRStoreCore", "RRStoreStorage", "RRStoreServer", "RRStoreClient",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            // The corpus checks walk ~100 MB per pass; unoptimized they dominate the run.
+            swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]
         ),
         .testTarget(
             name: "RRStoreCLITests",

@@ -90,6 +90,13 @@ public struct Rehydrator {
     }
 
     fileprivate func expand(_ ref: AssetReference, into out: inout [UInt8], source: some AssetSource, depth: Int) throws {
+        if ref.kind == .dataURI && !urlPrefix.isEmpty {
+            // A link is all URL mode writes: the bytes are not needed (nor fetched).
+            out.append(UInt8(ascii: "\""))
+            appendURL(ref.digest, to: &out)
+            out.append(UInt8(ascii: "\""))
+            return
+        }
         let bytes = try source.bytes(for: ref)
         try bytes.withUnsafeBytes { bytes in
             switch ref.kind {

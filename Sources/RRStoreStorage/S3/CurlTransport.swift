@@ -9,8 +9,8 @@ import Musl
 #endif
 
 /// One HTTP exchange over libcurl, blocking: callers run it through `BlockingIO`.
-struct HTTPRequest {
-    enum Body {
+public struct CurlRequest: Sendable {
+    public enum Body: Sendable {
         case none
         case bytes([UInt8])
         /// `length` bytes of the file at `path` from `offset`, streamed.
@@ -25,34 +25,43 @@ struct HTTPRequest {
         }
     }
 
-    var method: String
-    var url: String
-    var headers: [(String, String)]
-    var body: Body = .none
+    public var method: String
+    public var url: String
+    public var headers: [(String, String)]
+    public var body: Body = .none
     /// When set, a 2xx response body is written to this file instead of memory.
-    var downloadTo: String?
+    public var downloadTo: String?
+
+    public init(method: String, url: String, headers: [(String, String)] = [], body: Body = .none, downloadTo: String? = nil) {
+        self.method = method
+        self.url = url
+        self.headers = headers
+        self.body = body
+        self.downloadTo = downloadTo
+    }
 }
 
-struct HTTPResponse {
-    var status: Int
-    var headers: [(String, String)]
-    var body: [UInt8]
+public struct CurlResponse: Sendable {
+    public var status: Int
+    /// Names in lower case, in arrival order.
+    public var headers: [(String, String)]
+    public var body: [UInt8]
 
-    func header(_ name: String) -> String? {
+    public func header(_ name: String) -> String? {
         let lower = name.lowercased()
         return headers.last { $0.0 == lower }?.1
     }
 }
 
 /// A libcurl failure before a response arrived (connection refused or reset, timeout, ...).
-struct CurlFailure: Error, CustomStringConvertible {
-    var code: CURLcode
-    var message: String
-    var description: String { "libcurl error \(code.rawValue): \(message)" }
+public struct CurlFailure: Error, CustomStringConvertible {
+    public var code: CURLcode
+    public var message: String
+    public var description: String { "libcurl error \(code.rawValue): \(message)" }
 }
 
 /// libcurl easy handles kept open between requests, so connections are reused (keep-alive).
-final class CurlTransport: Sendable {
+public final class CurlTransport: Sendable {
     private struct Handle: @unchecked Sendable { let raw: UnsafeMutableRawPointer }
     private let idle = Mutex<[Handle]>([])
     let connectTimeoutMilliseconds: Int
@@ -62,7 +71,7 @@ final class CurlTransport: Sendable {
 
     private static let globalInit: Void = { curl_global_init(Int(CURL_GLOBAL_DEFAULT)) }()
 
-    init(connectTimeoutMilliseconds: Int = 5000, stallSeconds: Int = 30, maxIdleHandles: Int = 32) {
+    public init(connectTimeoutMilliseconds: Int = 5000, stallSeconds: Int = 30, maxIdleHandles: Int = 32) {
         _ = CurlTransport.globalInit
         self.connectTimeoutMilliseconds = connectTimeoutMilliseconds
         self.stallSeconds = stallSeconds
@@ -91,7 +100,12 @@ final class CurlTransport: Sendable {
         if !kept { curl_easy_cleanup(handle) }
     }
 
-    func perform(_ request: HTTPRequest) throws -> HTTPResponse {
+    /// The exchange, off the cooperative thread pool.
+    public func send(_ request: CurlRequest) async throws -> CurlResponse {
+        try await BlockingIO.run { try self.perform(request) }
+    }
+
+    public func perform(_ request: CurlRequest) throws -> CurlResponse {
         let handle = checkout()
         var healthy = true
         defer {
@@ -149,13 +163,13 @@ final class CurlTransport: Sendable {
         }
         var status = 0
         _ = rr_curl_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &status)
-        return HTTPResponse(status: status, headers: exchange.headers, body: exchange.body)
+        return CurlResponse(status: status, headers: exchange.headers, body: exchange.body)
     }
 }
 
 /// The state one transfer's callbacks share (passed to libcurl as an opaque pointer).
 final class Exchange {
-    let request: HTTPRequest
+    let request: CurlRequest
     var headers: [(String, String)] = []
     var body: [UInt8] = []
     var status = 0
@@ -164,7 +178,7 @@ final class Exchange {
     private var uploadFD: Int32 = -1
     private var downloadFD: Int32 = -1
 
-    init(_ request: HTTPRequest) throws {
+    init(_ request: CurlRequest) throws {
         self.request = request
         if case .file(let path, _, _) = request.body {
             uploadFD = open(path, O_RDONLY | O_CLOEXEC)

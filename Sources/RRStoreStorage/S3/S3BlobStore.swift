@@ -182,7 +182,7 @@ public final class S3BlobStore: BlobStore {
 
     // MARK: Requests
 
-    private func putObject(_ key: BlobKey, body: HTTPRequest.Body, payloadHash: String, createOnly: Bool) throws -> PutOutcome {
+    private func putObject(_ key: BlobKey, body: CurlRequest.Body, payloadHash: String, createOnly: Bool) throws -> PutOutcome {
         var headers = [("Content-Type", "application/octet-stream")]
         if createOnly { headers.append(("If-None-Match", "*")) }
         let response = try send("PUT", key: key, headers: headers, body: body, payloadHash: payloadHash)
@@ -252,8 +252,8 @@ public final class S3BlobStore: BlobStore {
 
     /// Signs and sends a request, retrying what is worth retrying.
     private func send(_ method: String, key: BlobKey?, query: [(String, String)] = [], headers: [(String, String)] = [],
-                      body: HTTPRequest.Body = .none, payloadHash: String = SigV4Signer.emptyPayloadHash,
-                      downloadTo: String? = nil) throws -> HTTPResponse {
+                      body: CurlRequest.Body = .none, payloadHash: String = SigV4Signer.emptyPayloadHash,
+                      downloadTo: String? = nil) throws -> CurlResponse {
         var path = configuration.pathStyle ? "/\(SigV4Signer.encode(configuration.bucket))" : ""
         if let key { path += "/" + SigV4Signer.encode(configuration.prefix + key.rawValue, keepSlash: true) }
         if path.isEmpty { path = "/" }
@@ -263,8 +263,8 @@ public final class S3BlobStore: BlobStore {
         while true {
             let signed = signer.sign(SigV4Signer.Request(method: method, path: path, query: query, headers: [("host", host)] + headers,
                                                          payloadHash: payloadHash), date: AMZDate.now())
-            let request = HTTPRequest(method: method, url: url, headers: headers + signed, body: body, downloadTo: downloadTo)
-            let outcome: Result<HTTPResponse, Error>
+            let request = CurlRequest(method: method, url: url, headers: headers + signed, body: body, downloadTo: downloadTo)
+            let outcome: Result<CurlResponse, Error>
             do { outcome = .success(try transport.perform(request)) } catch { outcome = .failure(error) }
             let retry: Bool
             switch outcome {
@@ -286,7 +286,7 @@ public final class S3BlobStore: BlobStore {
         }
     }
 
-    static func isRetryable(_ response: HTTPResponse) -> Bool {
+    static func isRetryable(_ response: CurlResponse) -> Bool {
         if response.status >= 500 || response.status == 429 { return true }
         if response.status == 400 || response.status == 409 {
             let code = XMLScanner(response.body).first("Code")
@@ -295,7 +295,7 @@ public final class S3BlobStore: BlobStore {
         return false
     }
 
-    private func failure(_ response: HTTPResponse, _ operation: String, _ key: BlobKey?) -> RRStoreError {
+    private func failure(_ response: CurlResponse, _ operation: String, _ key: BlobKey?) -> RRStoreError {
         let xml = XMLScanner(response.body)
         let code = xml.first("Code") ?? "HTTP \(response.status)"
         let message = xml.first("Message") ?? ""

@@ -1,0 +1,137 @@
+import Foundation
+import Logging
+import RRStoreClient
+import RRStoreCore
+import RRStoreStorage
+import ServiceLifecycle
+import Testing
+@testable import RRStoreServer
+
+/// Which stores a test server runs on.
+enum TestStores: String, CustomTestStringConvertible, CaseIterable {
+    /// Files + SQLite in a temporary directory.
+    case embedded
+    /// moto's S3 + a throwaway PostgreSQL, both started by scripts/test.sh on loopback.
+    case s3Postgres
+
+    var testDescription: String { rawValue }
+
+    static let environment = ProcessInfo.processInfo.environment
+    static var isCI: Bool { environment["CI"] == "true" }
+    /// Embedded always; S3 + PostgreSQL when the servers are there, and always under CI
+    /// (where a missing server fails the test instead of skipping it).
+    static var available: [TestStores] {
+        environment["RRSTORE_TEST_S3_ENDPOINT"] != nil || isCI ? [.embedded, .s3Postgres] : [.embedded]
+    }
+
+    static func require(_ name: String) throws -> String {
+        guard let value = environment[name], !value.isEmpty else {
+            throw RRStoreError(.invalidConfiguration, "\(name) is not set: run the tests through scripts/test.sh, which starts moto and PostgreSQL on loopback")
+        }
+        return value
+    }
+}
+
+/// A set of stores several server instances can share (as behind a load balancer).
+final class SharedStores: Sendable {
+    let blobs: any BlobStore
+    let metadata: any MetadataStore
+    let directory: String
+
+    init(_ kind: TestStores) async throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("rrstore-server-\(UUID().uuidString)").path
+        try FileSystem.makeDirectories(directory)
+        switch kind {
+        case .embedded:
+            blobs = try FileBlobStore(root: directory + "/blobs")
+            metadata = try await SQLiteMetadataStore(path: directory + "/metadata.sqlite")
+        case .s3Postgres:
+            let endpoint = try TestStores.require("RRSTORE_TEST_S3_ENDPOINT")
+            let bucket = "rrstore-server-\(UUID().uuidString.lowercased().prefix(16))"
+            let store = try S3BlobStore(configuration: S3Configuration(endpoint: endpoint, bucket: bucket,
+                                                                       credentials: AWSCredentials(accessKeyID: "test", secretAccessKey: "test")))
+            try await store.createBucketIfMissing()
+            blobs = store
+            metadata = try PostgresMetadataStore(url: try TestStores.require("RRSTORE_TEST_POSTGRES_URL"))
+        }
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: directory) }
+}
+
+struct RunningServer {
+    let url: String
+    let state: ServerState
+    var client: RRStoreClient { RRStoreClient(baseURL: url, retry: .init(attempts: 1)) }
+}
+
+/// Runs a real server on a free loopback port for the duration of `body`, then shuts it
+/// down gracefully (which flushes pending events).
+func withServer<T: Sendable>(
+    _ stores: SharedStores,
+    tenant: String = "t-\(UUID().uuidString.prefix(8))",
+    configure: (inout ServerConfiguration) -> Void = { _ in },
+    _ body: @Sendable (RunningServer) async throws -> T
+) async throws -> T {
+    var configuration = ServerConfiguration()
+    configuration.port = 0
+    configuration.localTenant = tenant
+    configuration.flush.intervalSeconds = 0.2
+    configure(&configuration)
+    var logger = Logger(label: "rrstore.test")
+    logger.logLevel = .warning
+    let state = ServerState(configuration: configuration, blobs: stores.blobs, metadata: stores.metadata, logger: logger)
+    let (ports, portSink) = AsyncStream.makeStream(of: Int.self)
+    let app = buildApplication(state: state) { port in portSink.yield(port) }
+    let group = ServiceGroup(configuration: .init(services: [app], logger: logger))
+    return try await withThrowingTaskGroup(of: T?.self) { tasks in
+        tasks.addTask { try await group.run(); return nil }
+        var iterator = ports.makeAsyncIterator()
+        guard let port = await iterator.next() else { throw RRStoreError(.io, "the test server did not start") }
+        let server = RunningServer(url: "http://127.0.0.1:\(port)", state: state)
+        do {
+            let result = try await body(server)
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+            return result
+        } catch {
+            await group.triggerGracefulShutdown()
+            try? await tasks.waitForAll()
+            throw error
+        }
+    }
+}
+
+enum Corpus {
+    static let directory: URL = {
+        URL(fileURLWithPath: #filePath)
+            .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("shared/corpus")
+    }()
+
+    static func sessions() throws -> [URL] {
+        guard let enumerator = FileManager.default.enumerator(at: directory, includingPropertiesForKeys: nil) else {
+            throw RRStoreError(.io, "the corpus is missing at \(directory.path); it belongs at ../shared/corpus beside the repository")
+        }
+        let files = enumerator.compactMap { $0 as? URL }.filter { $0.lastPathComponent.hasSuffix(".json.gz") }.sorted { $0.path < $1.path }
+        guard !files.isEmpty else { throw RRStoreError(.io, "no sessions (*.json.gz) under \(directory.path)") }
+        return files
+    }
+
+    /// A stable recording id for a session file: its folder and name.
+    static func recordingID(_ url: URL) -> String {
+        "\(url.deletingLastPathComponent().lastPathComponent)-\(url.deletingPathExtension().deletingPathExtension().lastPathComponent)"
+    }
+}
+
+/// The events as NDJSON, each event's own bytes on a line: what a read must give back.
+func expectedNDJSON(_ json: [UInt8]) throws -> [UInt8] {
+    var out: [UInt8] = []
+    for event in try EventStream.events(in: json) {
+        out += event
+        out.append(UInt8(ascii: "\n"))
+    }
+    return out
+}
+
+func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
