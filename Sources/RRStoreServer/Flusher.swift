@@ -15,6 +15,16 @@ struct Flusher: Service {
 
     func run() async throws {
         let policy = state.configuration.flush
+        // Services start before the server's own migration step; make sure of the schema.
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            do {
+                try await state.metadata.migrate()
+                break
+            } catch {
+                state.logger.error("flusher waits for the metadata store: \(error)")
+                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(1)) }
+            }
+        }
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             await flushDue(final: false)
             try? await cancelWhenGracefulShutdown {

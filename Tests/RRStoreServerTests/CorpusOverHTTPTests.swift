@@ -34,6 +34,7 @@ import Testing
             // Pack everything into chunks, then read again: same bytes, from the blob store.
             let chunks = await Flusher(state: server.state).flushDue(final: true)
             #expect(chunks >= sessions.count)
+            #expect(try await server.state.metadata.flushCandidates(minBytes: 0, oldestBefore: .max, newestBefore: .max, limit: 10).isEmpty)
             for url in sessions {
                 let id = Corpus.recordingID(url)
                 let expected = try expectedNDJSON(try GzipDecoder.decompress(Array(try Data(contentsOf: url))))

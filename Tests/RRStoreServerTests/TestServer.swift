@@ -32,11 +32,13 @@ enum TestStores: String, CustomTestStringConvertible, CaseIterable {
     }
 }
 
-/// A set of stores several server instances can share (as behind a load balancer).
+/// A set of stores several server instances can share (as behind a load balancer). Each
+/// instance gets its own PostgreSQL connection pool, as separate processes would.
 final class SharedStores: Sendable {
     let blobs: any BlobStore
     let metadata: any MetadataStore
     let directory: String
+    let postgresURL: String?
 
     init(_ kind: TestStores) async throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("rrstore-server-\(UUID().uuidString)").path
@@ -45,6 +47,7 @@ final class SharedStores: Sendable {
         case .embedded:
             blobs = try FileBlobStore(root: directory + "/blobs")
             metadata = try await SQLiteMetadataStore(path: directory + "/metadata.sqlite")
+            postgresURL = nil
         case .s3Postgres:
             let endpoint = try TestStores.require("RRSTORE_TEST_S3_ENDPOINT")
             let bucket = "rrstore-server-\(UUID().uuidString.lowercased().prefix(16))"
@@ -52,8 +55,20 @@ final class SharedStores: Sendable {
                                                                        credentials: AWSCredentials(accessKeyID: "test", secretAccessKey: "test")))
             try await store.createBucketIfMissing()
             blobs = store
-            metadata = try PostgresMetadataStore(url: try TestStores.require("RRSTORE_TEST_POSTGRES_URL"))
+            // A database of its own: the asset index must match this bucket, and flushers
+            // of other tests' servers must not touch this one's pending events.
+            let base = try TestStores.require("RRSTORE_TEST_POSTGRES_URL")
+            let url = String(base[..<base.lastIndex(of: "/")!]) + "/rrstore_srv_\(UUID().uuidString.lowercased().prefix(8))"
+            try await PostgresMetadataStore.createDatabaseIfMissing(url: url)
+            postgresURL = url
+            metadata = try PostgresMetadataStore(url: url)
         }
+    }
+
+    /// The metadata store for one more server instance.
+    func metadataForInstance() throws -> any MetadataStore {
+        if let postgresURL { return try PostgresMetadataStore(url: postgresURL) }
+        return metadata
     }
 
     deinit { try? FileManager.default.removeItem(atPath: directory) }
@@ -80,7 +95,7 @@ func withServer<T: Sendable>(
     configure(&configuration)
     var logger = Logger(label: "rrstore.test")
     logger.logLevel = .warning
-    let state = ServerState(configuration: configuration, blobs: stores.blobs, metadata: stores.metadata, logger: logger)
+    let state = ServerState(configuration: configuration, blobs: stores.blobs, metadata: try stores.metadataForInstance(), logger: logger)
     let (ports, portSink) = AsyncStream.makeStream(of: Int.self)
     let app = buildApplication(state: state) { port in portSink.yield(port) }
     let group = ServiceGroup(configuration: .init(services: [app], logger: logger))

@@ -26,6 +26,35 @@ public final class PostgresMetadataStore: MetadataStore {
         await client.run()
     }
 
+    /// Creates the database the URL names unless it exists, connecting to the server's
+    /// `postgres` maintenance database (the user needs CREATEDB). For first deployments
+    /// and for tests that want a database of their own.
+    public static func createDatabaseIfMissing(url: String, logger: Logger = Logger(label: "rrstore.postgres")) async throws {
+        var configuration = try configuration(from: url)
+        guard let name = configuration.database, !name.isEmpty,
+              name.utf8.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == UInt8(ascii: "_") }) else {
+            throw RRStoreError(.invalidConfiguration, "'\(url)' must name a database of lower-case letters, digits and _ to be created")
+        }
+        configuration.database = "postgres"
+        let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        do {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { await client.run() }
+                defer { group.cancelAll() }
+                let exists = try await client.query("SELECT 1 FROM pg_database WHERE datname = \(name)", logger: logger).collect().count > 0
+                if !exists {
+                    do {
+                        try await client.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"), logger: logger)
+                    } catch let error as PSQLError where error.serverInfo?[.sqlState] == "42P04" {
+                        // Created meanwhile by another instance.
+                    }
+                }
+            }
+        } catch let error as PSQLError {
+            throw RRStoreError(.database, "could not create database \(name): \(String(reflecting: error))")
+        }
+    }
+
     static func configuration(from url: String) throws -> PostgresClient.Configuration {
         func invalid() -> RRStoreError {
             RRStoreError(.invalidConfiguration, "'\(url)' is not a PostgreSQL URL like postgres://user:password@127.0.0.1:5432/rrstore")
