@@ -185,6 +185,12 @@ public struct AppendResult: Codable, Sendable, Equatable {
     public var count: Int
     public var duplicate: Bool
 
+    public init(firstSequence: Int, count: Int, duplicate: Bool) {
+        self.firstSequence = firstSequence
+        self.count = count
+        self.duplicate = duplicate
+    }
+
     enum CodingKeys: String, CodingKey {
         case count, duplicate
         case firstSequence = "first_sequence"

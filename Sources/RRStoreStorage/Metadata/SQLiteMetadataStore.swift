@@ -42,7 +42,14 @@ public final class SQLiteMetadataStore: MetadataStore {
                 for statement in migration.statements { try db.execute(sql: statement) }
             }
         }
-        do { try migrator.migrate(pool) } catch {
+        let pool = self.pool
+        let frozen = migrator
+        do {
+            if try await pool.read({ try frozen.hasCompletedMigrations($0) }) { return }
+            // The migrator blocks until readers are done: never on the cooperative pool,
+            // whose few threads those readers may need.
+            try await BlockingIO.run { try frozen.migrate(pool) }
+        } catch {
             throw RRStoreError(.database, "SQLite migration failed: \(error)")
         }
     }
