@@ -113,7 +113,7 @@ let package = Package(
         ),
         .testTarget(
             name: "RRStoreCLITests",
-            dependencies: ["RRStoreCore", "RRStoreStorage"]
+            dependencies: ["RRStoreCore", "RRStoreStorage", "RRStoreClient"]
         ),
     ],
     swiftLanguageModes: [.v6]

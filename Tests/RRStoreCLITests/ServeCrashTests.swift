@@ -1,0 +1,138 @@
+import Foundation
+import RRStoreClient
+import RRStoreCore
+import Synchronization
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `rrstore serve` as a process: started, loaded with appends, killed with SIGKILL right
+/// after acknowledgements, restarted on the same data directory. Every acknowledged event
+/// must be there exactly once; a batch in flight at the kill is all there or not at all.
+@Suite struct ServeCrashTests {
+    final class Server: @unchecked Sendable {
+        let process = Process()
+        let port: Int
+
+        init(data: String, extra: [String] = []) throws {
+            process.executableURL = CLI.binary
+            process.arguments = ["serve", "--port", "0", "--data", data, "--flush-bytes", "4000", "--flush-idle", "0.3", "--log-level", "notice"] + extra
+            var environment = ProcessInfo.processInfo.environment
+            for key in environment.keys where key.hasPrefix("RRSTORE_") || key.hasPrefix("AWS_") { environment[key] = nil }
+            process.environment = environment
+            let log = FileManager.default.temporaryDirectory.appendingPathComponent("rrstore-serve-\(UUID().uuidString).log")
+            _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+            process.standardError = try FileHandle(forWritingTo: log)
+            process.standardOutput = FileHandle.nullDevice
+            try process.run()
+            // The notice line names the port the kernel picked.
+            var found: Int?
+            for _ in 0..<300 where found == nil {
+                let text = String(decoding: (try? Data(contentsOf: log)) ?? Data(), as: UTF8.self)
+                if let range = text.range(of: "listening on http://127.0.0.1:") {
+                    found = Int(text[range.upperBound...].prefix { $0.isNumber })
+                } else {
+                    guard process.isRunning else { throw RRStoreError(.io, "rrstore serve exited: \(text)") }
+                    usleep(50_000)
+                }
+            }
+            guard let found else { throw RRStoreError(.io, "rrstore serve did not report its port within 15 s") }
+            port = found
+        }
+
+        var client: RRStoreClient { RRStoreClient(baseURL: "http://127.0.0.1:\(port)", retry: .init(attempts: 1)) }
+
+        func kill9() {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+
+        func terminate() {
+            kill(process.processIdentifier, SIGTERM)
+            process.waitUntilExit()
+        }
+    }
+
+    static func batch(_ writer: Int, _ number: Int, size: Int) -> [UInt8] {
+        let events = (0..<size).map { i in
+            #"{"type":5,"data":{"tag":"crash","writer":\#(writer),"batch":\#(number),"i":\#(i),"pad":"\#(String(repeating: "p", count: 200))"},"timestamp":\#(number * 100 + i)}"#
+        }
+        return Array(("[" + events.joined(separator: ",") + "]").utf8)
+    }
+
+    @Test func everyAcknowledgedEventSurvivesSIGKILL() async throws {
+        let data = FileManager.default.temporaryDirectory.appendingPathComponent("rrstore-crash-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: data) }
+        let first = try Server(data: data)
+        _ = try await first.client.createRecording(id: "crashy")
+
+        final class Tally: Sendable {
+            let acknowledged = Mutex<[String: Int]>([:])   // "writer/batch" -> events in it
+            let attempted = Mutex<[String: Int]>([:])
+        }
+        let tally = Tally()
+        let batchSize = 7
+        // Three writers append until the server dies under them.
+        await withTaskGroup(of: Void.self) { group in
+            for writer in 0..<3 {
+                group.addTask {
+                    let client = first.client
+                    for number in 0..<10_000 {
+                        let key = "\(writer)/\(number)"
+                        tally.attempted.withLock { $0[key] = batchSize }
+                        do {
+                            _ = try await client.appendRawEvents("crashy", body: Self.batch(writer, number, size: batchSize), idempotencyKey: "w\(writer)-b\(number)")
+                            tally.acknowledged.withLock { $0[key] = batchSize }
+                        } catch {
+                            return  // the server is gone
+                        }
+                    }
+                }
+            }
+            group.addTask {
+                // Kill right after acknowledgements have been flowing for a while (and the
+                // flusher has written chunks meanwhile).
+                func chunkWritten() -> Bool {
+                    let chunks = FileManager.default.enumerator(atPath: data + "/blobs/rrweb")?.allObjects as? [String] ?? []
+                    return chunks.contains { $0.hasSuffix(".jsonl.gz") }
+                }
+                while tally.acknowledged.withLock({ $0.count }) < 60 || !chunkWritten() {
+                    try? await Task.sleep(for: .milliseconds(5))
+                }
+                first.kill9()
+            }
+        }
+
+        let second = try Server(data: data)
+        defer { second.terminate() }
+        let acked = tally.acknowledged.withLock { $0 }
+        let tried = tally.attempted.withLock { $0 }
+        #expect(acked.count >= 60)
+        let chunks = FileManager.default.enumerator(atPath: data + "/blobs/rrweb")?.allObjects as? [String] ?? []
+        #expect(chunks.contains { $0.hasSuffix(".jsonl.gz") }, "the flusher wrote chunks before the kill")
+        let text = try await second.client.readEvents("crashy")
+        var seen: [String: [Int]] = [:]
+        for line in text.split(separator: UInt8(ascii: "\n")) {
+            let object = try JSONSerialization.jsonObject(with: Data(line)) as! [String: Any]
+            let fields = object["data"] as! [String: Any]
+            seen["\(fields["writer"] as! Int)/\(fields["batch"] as! Int)", default: []].append(fields["i"] as! Int)
+        }
+        for (key, size) in acked {
+            #expect(seen[key] == Array(0..<size), "acknowledged batch \(key) must be there once, whole and in order; found \(seen[key] ?? [])")
+        }
+        for (key, indices) in seen {
+            #expect(tried[key] != nil, "batch \(key) was never sent")
+            #expect(indices == Array(0..<batchSize), "batch \(key) is all there or not at all; found \(indices)")
+        }
+        #expect(try await second.client.recording("crashy")?.eventCount == seen.values.reduce(0) { $0 + $1.count })
+        // A writer retrying its in-flight batch after the restart does not double it.
+        for (key, _) in tried where acked[key] == nil {
+            let parts = key.split(separator: "/").map { Int($0)! }
+            _ = try await second.client.appendRawEvents("crashy", body: Self.batch(parts[0], parts[1], size: batchSize), idempotencyKey: "w\(parts[0])-b\(parts[1])")
+        }
+        let after = try await second.client.readEvents("crashy").split(separator: UInt8(ascii: "\n")).count
+        #expect(after == tried.count * batchSize, "each batch exactly once after retries")
+    }
+}
