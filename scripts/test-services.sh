@@ -33,9 +33,9 @@ wait_for_http() {  # URL NAME
   return 1
 }
 
-if ! python3 -c 'import moto.server, flask, flask_cors, boto3, openapi_spec_validator, yaml' 2>/dev/null; then
-  echo "test-services: installing moto[server], boto3 and openapi-spec-validator from PyPI" >&2
-  python3 -m pip install -q 'moto[server]>=5,<6' boto3 openapi-spec-validator pyyaml
+if ! python3 -c 'import moto.server, flask, flask_cors, boto3, openapi_spec_validator, yaml, schemathesis' 2>/dev/null; then
+  echo "test-services: installing moto[server], boto3, openapi-spec-validator and schemathesis from PyPI" >&2
+  python3 -m pip install -q 'moto[server]>=5,<6' boto3 openapi-spec-validator pyyaml 'schemathesis>=4,<5'
 fi
 
 start_moto() {  # NAME; sets started_port (not echoed: a subshell would lose the pid)

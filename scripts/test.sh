@@ -19,3 +19,6 @@ swift build --build-tests
 . scripts/test-services.sh
 
 swift test --skip-build "$@"
+
+# The live service against its own contract (skipped when only some tests were asked for).
+if [ $# -eq 0 ]; then scripts/schemathesis.sh; fi

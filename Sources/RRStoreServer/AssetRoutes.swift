@@ -18,7 +18,7 @@ struct AssetRoutes {
     }
 
     private static func digest(_ context: RRStoreRequestContext) throws -> SHA256Digest {
-        let text = context.parameters.get("digest") ?? ""
+        let text = Identifier.parameter("digest", context)
         guard let digest = SHA256Digest(parsing: text) else {
             throw APIError.badRequest("invalid_digest", "asset digests look like sha256:<64 lowercase hex>; got '\(text.prefix(80))'")
         }

@@ -1,3 +1,4 @@
+import Foundation
 import Hummingbird
 import NIOCore
 import RRStoreCore
@@ -87,8 +88,15 @@ enum Identifier {
         }
     }
 
+    /// A path parameter with its percent-escapes undone (clients may encode `:` as `%3A`).
+    static func parameter(_ name: String, _ context: RRStoreRequestContext) -> String {
+        let raw = context.parameters.get(name) ?? ""
+        guard raw.contains("%") else { return raw }
+        return raw.removingPercentEncoding ?? raw
+    }
+
     static func recording(_ context: RRStoreRequestContext) throws -> String {
-        let id = context.parameters.get("id") ?? ""
+        let id = parameter("id", context)
         guard isValid(Substring(id)) else {
             throw APIError.badRequest("invalid_id", "recording ids are 1 to 128 of A-Z a-z 0-9 . _ -; got '\(id.prefix(140))'")
         }
