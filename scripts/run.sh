@@ -1,23 +1,12 @@
 #!/usr/bin/env bash
-# Rewrites a recording into ./rrstore-data (rewritten events + content-addressed assets),
-# and puts it back together (rehydrated NDJSON: the original events, one per line).
-# Usage: scripts/run.sh [SESSION.json.gz] (default: the first corpus session)
+# Runs the service on its embedded default: filesystem blobs + SQLite under ./rrstore-data,
+# listening on http://127.0.0.1:8080. Ctrl-C (or SIGTERM) shuts it down gracefully:
+# requests in flight finish and pending events are flushed into chunks.
+# Usage: scripts/run.sh [rrstore serve flags, e.g. --port 9000 --cors-origin '*']
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/deps.sh
 swift build -c release --product rrstore
 bin="$(swift build -c release --show-bin-path)/rrstore"
-
-input="${1:-../shared/corpus/debian-handbook/session-001.json.gz}"
-data=./rrstore-data
-mkdir -p "$data"
-name="$(basename "$input")"
-name="${name%%.*}"
-
-"$bin" rewrite --assets "$data/assets" "$input" > "$data/$name.rewritten.ndjson"
-"$bin" rehydrate --assets "$data/assets" "$data/$name.rewritten.ndjson" > "$data/$name.rehydrated.ndjson"
-
-echo "rewritten events: $data/$name.rewritten.ndjson ($(wc -c < "$data/$name.rewritten.ndjson") bytes)"
-echo "assets:           $data/assets ($(du -sb "$data/assets" | cut -f1) bytes)"
-echo "rehydrated:       $data/$name.rehydrated.ndjson ($(wc -c < "$data/$name.rehydrated.ndjson") bytes)"
+exec "$bin" serve "$@"
