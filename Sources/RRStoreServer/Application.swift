@@ -17,6 +17,7 @@ public struct ServerState: Sendable {
     public let metadata: any MetadataStore
     public let metrics: ServerMetrics
     let assetCache: AssetCache
+    let ingestLimiter: AsyncLimiter
     let logger: Logger
 
     public init(configuration: ServerConfiguration, blobs: any BlobStore, metadata: any MetadataStore,
@@ -26,6 +27,7 @@ public struct ServerState: Sendable {
         self.metadata = metadata
         self.metrics = metrics
         self.assetCache = AssetCache(capacityBytes: configuration.assetCacheBytes)
+        self.ingestLimiter = AsyncLimiter(limit: configuration.limits.maxConcurrentIngest)
         self.logger = logger
     }
 

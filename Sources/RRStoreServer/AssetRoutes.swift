@@ -76,7 +76,7 @@ struct AssetRoutes {
         if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > limit {
             throw APIError(.contentTooLarge, "too_large", "assets are at most \(limit) bytes; this one has \(length)")
         }
-        let known = try await state.metadata.asset(digest) != nil
+        let known = try await state.metadata.indexedAssets(among: [digest]).contains(digest)
         var hasher = SHA256Hasher()
         var memory: [UInt8] = []
         var spool: SpoolFile?
@@ -117,8 +117,8 @@ struct AssetRoutes {
             created = outcome == .created
         }
         let mediaType = request.headers[.contentType].flatMap { $0.hasPrefix("application/octet-stream") ? nil : String($0.prefix(200)) }
-        try await state.metadata.upsertAsset(AssetRecord(digest: digest, size: size, mediaType: mediaType, kind: "upload", firstStored: now, lastTouched: now))
-        try await state.metadata.link(tenant: context.tenant, digests: [digest], at: now)
+        try await state.metadata.registerUpload(AssetRecord(digest: digest, size: size, mediaType: mediaType, kind: "upload", firstStored: now, lastTouched: now),
+                                                tenant: context.tenant)
         if created {
             state.metrics.assetsNew.increment()
             state.metrics.assetBytesNew.increment(by: Int64(size))
@@ -130,8 +130,7 @@ struct AssetRoutes {
 
     private func read(_ request: Request, _ context: RRStoreRequestContext, includeBody: Bool) async throws -> Response {
         let digest = try Self.digest(context)
-        guard try await state.metadata.linked(tenant: context.tenant, among: [digest]).contains(digest),
-              let record = try await state.metadata.asset(digest) else {
+        guard let record = try await state.metadata.linkedAsset(tenant: context.tenant, digest: digest) else {
             throw APIError.notFound("no asset \(digest) for this tenant")
         }
         let etag = "\"\(digest)\""

@@ -77,10 +77,19 @@ struct EventIngest {
         guard try await state.metadata.recording(tenant: tenant, id: recording) != nil else {
             throw APIError.notFound("no recording '\(recording)'")
         }
-        let newBytes = try await storeAssets(batch.extracted)
+        let indexed = try await state.metadata.indexedAssets(among: Array(batch.extracted.keys))
+        let newBytes = try await storeAssets(batch.extracted.filter { !indexed.contains($0.key) })
+        let now = ServerState.now()
+        // Every extracted asset's index row is written (new) or touched (garbage
+        // collection's grace period) in the same transaction as the events.
+        let records = batch.extracted.map { digest, asset in
+            AssetRecord(digest: digest, size: asset.bytes.count, mediaType: asset.reference.mediaType,
+                        kind: asset.reference.kind.rawValue, firstStored: now, lastTouched: now)
+        }
         let outcome = try await state.metadata.appendEvents(
             tenant: tenant, recording: recording, events: batch.events,
-            assets: Array(batch.extracted.keys) + Array(foreign), idempotencyKey: idempotencyKey, at: ServerState.now())
+            assets: Array(batch.extracted.keys) + Array(foreign), newAssets: records, idempotencyKey: idempotencyKey, at: now)
+        state.metrics.assetsReused.increment(by: Int64(indexed.count))
         if case .appended = outcome {
             let metrics = state.metrics
             metrics.ingestEvents.increment(by: Int64(batch.events.count))
@@ -91,8 +100,8 @@ struct EventIngest {
         return outcome
     }
 
-    /// Writes each asset the index does not know yet (blob first, then the index row, so an
-    /// indexed asset always has its bytes); returns the bytes newly stored.
+    /// Writes the bytes of assets the index does not know yet (before their index rows, so
+    /// an indexed asset always has its bytes); returns the bytes newly stored.
     private func storeAssets(_ assets: [SHA256Digest: ExtractedCopy]) async throws -> Int {
         let digests = Array(assets.keys)
         var newBytes = 0
@@ -115,22 +124,13 @@ struct EventIngest {
     }
 
     private func storeAsset(_ digest: SHA256Digest, _ asset: ExtractedCopy) async throws -> Int {
-        let now = ServerState.now()
-        let record = AssetRecord(digest: digest, size: asset.bytes.count, mediaType: asset.reference.mediaType,
-                                 kind: asset.reference.kind.rawValue, firstStored: now, lastTouched: now)
-        if try await state.metadata.asset(digest) != nil {
-            try await state.metadata.upsertAsset(record)  // moves lastTouched on (garbage collection's grace)
+        let outcome = try await state.blobs.put(.asset(digest), bytes: asset.bytes, expecting: nil, createOnly: true)
+        guard outcome == .created else {
             state.metrics.assetsReused.increment()
             return 0
         }
-        let outcome = try await state.blobs.put(.asset(digest), bytes: asset.bytes, expecting: nil, createOnly: true)
-        try await state.metadata.upsertAsset(record)
-        if outcome == .created {
-            state.metrics.assetsNew.increment()
-            state.metrics.assetBytesNew.increment(by: Int64(asset.bytes.count))
-            return asset.bytes.count
-        }
-        state.metrics.assetsReused.increment()
-        return 0
+        state.metrics.assetsNew.increment()
+        state.metrics.assetBytesNew.increment(by: Int64(asset.bytes.count))
+        return asset.bytes.count
     }
 }

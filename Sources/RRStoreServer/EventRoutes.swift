@@ -32,17 +32,14 @@ struct EventRoutes {
         guard encoding == nil || encoding == "gzip" || encoding == "identity" else {
             throw APIError(.unsupportedMediaType, "unsupported_media_type", "Content-Encoding \(encoding!) is not supported; use gzip or none")
         }
-        let limits = state.configuration.limits
-        let buffer = try await request.body.collect(upTo: limits.maxBodyBytes)
-        var body = Array(buffer.readableBytesView)
-        if encoding == "gzip" || body.starts(with: [0x1F, 0x8B]) {
-            body = try GzipDecoder.decompress(body, maxOutputBytes: limits.maxDecodedBodyBytes)
-        }
         let keepReferences = ["1", "true", "yes"].contains(request.headers[.rrstoreRewritten]?.lowercased() ?? "")
-        let ingest = EventIngest(state: state)
-        let batch = try ingest.rewrite(body: body, isNDJSON: isNDJSON, keepReferences: keepReferences, recording: id)
-        let outcome = try await ingest.commit(batch, tenant: context.tenant, recording: id, idempotencyKey: idempotencyKey)
+        // Bodies wait their turn here: memory is bounded by the limit, not by connections.
+        let outcome = try await state.ingestLimiter.withPermit {
+            try await ingest(request, id: id, isNDJSON: isNDJSON, gzip: encoding == "gzip", keepReferences: keepReferences,
+                             tenant: context.tenant, idempotencyKey: idempotencyKey)
+        }
         var writer = JSONWriter()
+
         writer.beginObject()
         switch outcome {
         case .appended(let first, let count):
@@ -56,6 +53,20 @@ struct EventRoutes {
         }
         writer.endObject()
         return writer.response(.accepted)
+    }
+
+    private func ingest(_ request: Request, id: String, isNDJSON: Bool, gzip: Bool, keepReferences: Bool,
+                        tenant: String, idempotencyKey: String?) async throws -> AppendOutcome {
+        let limits = state.configuration.limits
+        let buffer = try await request.body.collect(upTo: limits.maxBodyBytes)
+        var body = Array(buffer.readableBytesView)
+        if gzip || body.starts(with: [0x1F, 0x8B]) {
+            body = try GzipDecoder.decompress(body, maxOutputBytes: limits.maxDecodedBodyBytes)
+        }
+        let ingest = EventIngest(state: state)
+        let batch = try ingest.rewrite(body: body, isNDJSON: isNDJSON, keepReferences: keepReferences, recording: id)
+        body = []
+        return try await ingest.commit(batch, tenant: tenant, recording: id, idempotencyKey: idempotencyKey)
     }
 
     private func read(_ request: Request, _ context: RRStoreRequestContext) async throws -> Response {

@@ -33,6 +33,8 @@ public struct ServerConfiguration: Sendable {
         public var maxScreenshotBytes = 10 << 20
         public var maxMissingQuery = 1_000
         public var maxListLimit = 1_000
+        /// Event batches decoded and rewritten at once; more wait (bounds memory).
+        public var maxConcurrentIngest = 4
         public init() {}
     }
 

@@ -243,7 +243,7 @@ import Testing
 
     @Test func flusherHonoursSizeAndIdleThresholds() async throws {
         let stores = try await SharedStores(.embedded)
-        try await withServer(stores, configure: { $0.flush.chunkBytes = 1000; $0.flush.idleSeconds = 3600; $0.flush.maxAgeSeconds = 3600 }) { server in
+        try await withServer(stores, configure: { $0.flush.chunkBytes = 1000; $0.flush.idleSeconds = 3600; $0.flush.maxAgeSeconds = 3600; $0.flush.intervalSeconds = 3600 }) { server in
             let client = server.client
             let tenant = server.state.configuration.localTenant
             _ = try await client.createRecording(id: "small")

@@ -12,7 +12,7 @@ import Testing
     func everySessionRoundTripsByteExact(stores kind: TestStores) async throws {
         let stores = try await SharedStores(kind)
         let sessions = try Corpus.sessions()
-        try await withServer(stores, configure: { $0.flush.idleSeconds = 3600; $0.flush.maxAgeSeconds = 3600 }) { server in
+        try await withServer(stores, configure: { $0.flush.idleSeconds = 3600; $0.flush.maxAgeSeconds = 3600; $0.flush.intervalSeconds = 3600 }) { server in
             let client = server.client
             var rawTotal = 0, stored = 0
             for url in sessions {

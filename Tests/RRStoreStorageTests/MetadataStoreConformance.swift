@@ -143,6 +143,22 @@ struct MetadataStoreConformance<Store: MetadataStore> {
         #expect(try await store.appendEvents(tenant: tenant, recording: "linking", events: [[1]], assets: [x], idempotencyKey: "k", at: 6) == .duplicate(firstSequence: 0, count: 1))
         await #expect { try await store.appendEvents(tenant: other, recording: "linking", events: [[1]], assets: [x], idempotencyKey: nil, at: 7) } throws: { _ in true }
         #expect(try await store.linked(tenant: other, among: [x]).isEmpty, "a failed append links nothing")
+
+        // Index rows written with the events: new ones inserted, known ones touched.
+        let y = SHA256Digest.hash(Array("\(tenant) y".utf8)), z = SHA256Digest.hash(Array("\(tenant) z".utf8))
+        let rows = [AssetRecord(digest: y, size: 3, mediaType: nil, kind: "text", firstStored: 8, lastTouched: 8),
+                    AssetRecord(digest: z, size: 4, mediaType: "image/png", kind: "data", firstStored: 8, lastTouched: 8)]
+        _ = try await store.appendEvents(tenant: tenant, recording: "linking", events: [[2]], assets: [y, z], newAssets: rows, idempotencyKey: nil, at: 8)
+        #expect(try await store.indexedAssets(among: [x, y, z]) == [y, z])
+        #expect(try await store.asset(y) == rows[0], "no media type stays none")
+        #expect(try await store.asset(z) == rows[1])
+        #expect(try await store.linkedAsset(tenant: tenant, digest: z) == rows[1])
+        #expect(try await store.linkedAsset(tenant: other, digest: z) == nil, "another tenant's link is not ours")
+
+        let upload = AssetRecord(digest: x, size: 9, mediaType: "font/woff2", kind: "upload", firstStored: 9, lastTouched: 9)
+        try await store.registerUpload(upload, tenant: other)
+        #expect(try await store.linkedAsset(tenant: other, digest: x) == upload)
+        #expect(try await store.indexedAssets(among: [x]) == [x])
     }
 
     func assetsLinksAndReferences() async throws {

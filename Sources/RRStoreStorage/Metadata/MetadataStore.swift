@@ -26,6 +26,13 @@ public protocol MetadataStore: Sendable {
     /// Inserts the asset, or moves its `lastTouched` forward if it is already indexed.
     func upsertAsset(_ asset: AssetRecord) async throws
     func asset(_ digest: SHA256Digest) async throws -> AssetRecord?
+    /// The subset of `digests` in the asset index (their bytes are in the blob store).
+    func indexedAssets(among digests: [SHA256Digest]) async throws -> Set<SHA256Digest>
+    /// After an upload whose bytes were re-hashed: indexes (or touches) the asset and links
+    /// it to the tenant, in one transaction.
+    func registerUpload(_ asset: AssetRecord, tenant: String) async throws
+    /// The asset, if this tenant holds a link to it.
+    func linkedAsset(tenant: String, digest: SHA256Digest) async throws -> AssetRecord?
     func link(tenant: String, digests: [SHA256Digest], at time: Int64) async throws
     /// The subset of `digests` this tenant holds links to.
     func linked(tenant: String, among digests: [SHA256Digest]) async throws -> Set<SHA256Digest>
@@ -33,11 +40,11 @@ public protocol MetadataStore: Sendable {
     func references(tenant: String, recording: String) async throws -> Set<SHA256Digest>
 
     /// Appends events to the recording's pending buffer, numbered on from its last event, in
-    /// one transaction with the idempotency key, the tenant's links to `assets` and the
-    /// recording's references to them: a batch retried with the same key appends nothing
-    /// and answers `.duplicate` with the first attempt's numbers. Throws
-    /// `.recordingNotFound` if the recording does not exist.
-    func appendEvents(tenant: String, recording: String, events: [[UInt8]], assets: [SHA256Digest],
+    /// one transaction with the idempotency key, the index rows of `newAssets` (inserted or
+    /// touched), the tenant's links to `assets` and the recording's references to them: a
+    /// batch retried with the same key appends nothing and answers `.duplicate` with the
+    /// first attempt's numbers. Throws `.recordingNotFound` if the recording does not exist.
+    func appendEvents(tenant: String, recording: String, events: [[UInt8]], assets: [SHA256Digest], newAssets: [AssetRecord],
                       idempotencyKey: String?, at time: Int64) async throws -> AppendOutcome
     /// Pending events of a recording from sequence `from` on, in order.
     func pendingEvents(tenant: String, recording: String, from: Int, limit: Int) async throws -> [PendingEvent]
@@ -161,7 +168,12 @@ extension MetadataStore {
     }
 
     public func appendEvents(tenant: String, recording: String, events: [[UInt8]], idempotencyKey: String?, at time: Int64) async throws -> AppendOutcome {
-        try await appendEvents(tenant: tenant, recording: recording, events: events, assets: [], idempotencyKey: idempotencyKey, at: time)
+        try await appendEvents(tenant: tenant, recording: recording, events: events, assets: [], newAssets: [], idempotencyKey: idempotencyKey, at: time)
+    }
+
+    public func appendEvents(tenant: String, recording: String, events: [[UInt8]], assets: [SHA256Digest],
+                             idempotencyKey: String?, at time: Int64) async throws -> AppendOutcome {
+        try await appendEvents(tenant: tenant, recording: recording, events: events, assets: assets, newAssets: [], idempotencyKey: idempotencyKey, at: time)
     }
 }
 

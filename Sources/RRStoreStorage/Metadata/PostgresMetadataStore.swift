@@ -216,6 +216,53 @@ public final class PostgresMetadataStore: MetadataStore {
         }
     }
 
+    /// Inserts or touches many index rows in one statement (arrays through unnest).
+    static func upsert(_ assets: [AssetRecord], on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query("""
+            INSERT INTO assets (digest, size, media_type, kind, first_stored, last_touched)
+            SELECT * FROM unnest(\(assets.map(\.digest.description))::text[], \(assets.map(\.size))::bigint[],
+                                 \(assets.map { $0.mediaType ?? "" })::text[], \(assets.map(\.kind))::text[],
+                                 \(assets.map(\.firstStored))::bigint[], \(assets.map(\.lastTouched))::bigint[])
+            ON CONFLICT (digest) DO UPDATE SET last_touched = GREATEST(assets.last_touched, excluded.last_touched)
+            """, logger: logger)
+        // unnest cannot carry NULLs through a text[] bound from Swift: empty means none.
+        try await connection.query("UPDATE assets SET media_type = NULL WHERE media_type = '' AND digest = ANY(\(assets.map(\.digest.description))::text[])", logger: logger)
+    }
+
+    public func indexedAssets(among digests: [SHA256Digest]) async throws -> Set<SHA256Digest> {
+        guard !digests.isEmpty else { return [] }
+        return try await wrap {
+            var found = Set<SHA256Digest>()
+            for try await digest in try await client.query("SELECT digest FROM assets WHERE digest = ANY(\(digests.map(\.description))::text[])",
+                                                           logger: logger).decode(String.self) {
+                if let parsed = SHA256Digest(parsing: digest) { found.insert(parsed) }
+            }
+            return found
+        }
+    }
+
+    public func registerUpload(_ asset: AssetRecord, tenant: String) async throws {
+        try await transaction { connection in
+            try await PostgresMetadataStore.upsert([asset], on: connection, logger: logger)
+            try await connection.query("""
+                INSERT INTO asset_links (tenant, digest, linked_at) VALUES (\(tenant), \(asset.digest.description), \(asset.lastTouched))
+                ON CONFLICT (tenant, digest) DO UPDATE SET linked_at = GREATEST(asset_links.linked_at, excluded.linked_at)
+                """, logger: logger)
+        }
+    }
+
+    public func linkedAsset(tenant: String, digest: SHA256Digest) async throws -> AssetRecord? {
+        try await wrap {
+            for try await row in try await client.query("""
+                SELECT a.size, a.media_type, a.kind, a.first_stored, a.last_touched FROM assets a
+                JOIN asset_links l ON l.digest = a.digest WHERE l.tenant = \(tenant) AND a.digest = \(digest.description)
+                """, logger: logger).decode((Int, String?, String, Int64, Int64).self) {
+                return AssetRecord(digest: digest, size: row.0, mediaType: row.1, kind: row.2, firstStored: row.3, lastTouched: row.4)
+            }
+            return nil
+        }
+    }
+
     public func asset(_ digest: SHA256Digest) async throws -> AssetRecord? {
         try await wrap {
             for try await row in try await client.query("""
@@ -272,7 +319,7 @@ public final class PostgresMetadataStore: MetadataStore {
 
     // MARK: Ingest
 
-    public func appendEvents(tenant: String, recording: String, events: [[UInt8]], assets: [SHA256Digest],
+    public func appendEvents(tenant: String, recording: String, events: [[UInt8]], assets: [SHA256Digest], newAssets: [AssetRecord],
                              idempotencyKey: String?, at time: Int64) async throws -> AppendOutcome {
         try await transaction { connection in
             // Lock the recording's row: appends to one recording are serialized across instances.
@@ -300,6 +347,7 @@ public final class PostgresMetadataStore: MetadataStore {
                     SELECT \(tenant), \(recording), s, b, \(time) FROM unnest(\(sequences)::bigint[], \(bodies)::bytea[]) AS t(s, b)
                     """, logger: logger)
             }
+            if !newAssets.isEmpty { try await PostgresMetadataStore.upsert(newAssets, on: connection, logger: logger) }
             let digests = Set(assets).map(\.description)
             if !digests.isEmpty {
                 try await connection.query("""

@@ -125,11 +125,48 @@ public final class SQLiteMetadataStore: MetadataStore {
     // MARK: Assets
 
     public func upsertAsset(_ asset: AssetRecord) async throws {
+        try await write { db in try SQLiteMetadataStore.upsert(asset, db) }
+    }
+
+    static func upsert(_ asset: AssetRecord, _ db: Database) throws {
+        try db.execute(sql: """
+            INSERT INTO assets (digest, size, media_type, kind, first_stored, last_touched) VALUES (?, ?, ?, ?, ?, ?)
+            ON CONFLICT (digest) DO UPDATE SET last_touched = MAX(assets.last_touched, excluded.last_touched)
+            """, arguments: [asset.digest.description, asset.size, asset.mediaType, asset.kind, asset.firstStored, asset.lastTouched])
+    }
+
+    public func indexedAssets(among digests: [SHA256Digest]) async throws -> Set<SHA256Digest> {
+        try await read { db in
+            var found = Set<SHA256Digest>()
+            for start in stride(from: 0, to: digests.count, by: 500) {
+                let batch = digests[start..<min(start + 500, digests.count)]
+                let marks = Array(repeating: "?", count: batch.count).joined(separator: ",")
+                let rows = try String.fetchAll(db, sql: "SELECT digest FROM assets WHERE digest IN (\(marks))",
+                                               arguments: StatementArguments(batch.map(\.description)))
+                found.formUnion(rows.compactMap { SHA256Digest(parsing: $0) })
+            }
+            return found
+        }
+    }
+
+    public func registerUpload(_ asset: AssetRecord, tenant: String) async throws {
         try await write { db in
+            try SQLiteMetadataStore.upsert(asset, db)
             try db.execute(sql: """
-                INSERT INTO assets (digest, size, media_type, kind, first_stored, last_touched) VALUES (?, ?, ?, ?, ?, ?)
-                ON CONFLICT (digest) DO UPDATE SET last_touched = MAX(assets.last_touched, excluded.last_touched)
-                """, arguments: [asset.digest.description, asset.size, asset.mediaType, asset.kind, asset.firstStored, asset.lastTouched])
+                INSERT INTO asset_links (tenant, digest, linked_at) VALUES (?, ?, ?)
+                ON CONFLICT (tenant, digest) DO UPDATE SET linked_at = MAX(linked_at, excluded.linked_at)
+                """, arguments: [tenant, asset.digest.description, asset.lastTouched])
+        }
+    }
+
+    public func linkedAsset(tenant: String, digest: SHA256Digest) async throws -> AssetRecord? {
+        try await read { db in
+            try Row.fetchOne(db, sql: """
+                SELECT a.* FROM assets a JOIN asset_links l ON l.digest = a.digest WHERE l.tenant = ? AND a.digest = ?
+                """, arguments: [tenant, digest.description]).map { row in
+                AssetRecord(digest: digest, size: row["size"], mediaType: row["media_type"], kind: row["kind"],
+                            firstStored: row["first_stored"], lastTouched: row["last_touched"])
+            }
         }
     }
 
@@ -186,7 +223,7 @@ public final class SQLiteMetadataStore: MetadataStore {
 
     // MARK: Ingest
 
-    public func appendEvents(tenant: String, recording: String, events: [[UInt8]], assets: [SHA256Digest],
+    public func appendEvents(tenant: String, recording: String, events: [[UInt8]], assets: [SHA256Digest], newAssets: [AssetRecord],
                              idempotencyKey: String?, at time: Int64) async throws -> AppendOutcome {
         try await write { db in
             if let idempotencyKey, let row = try Row.fetchOne(db, sql: """
@@ -205,6 +242,7 @@ public final class SQLiteMetadataStore: MetadataStore {
             }
             try db.execute(sql: "UPDATE recordings SET event_count = event_count + ?, byte_count = byte_count + ? WHERE tenant = ? AND id = ?",
                            arguments: [events.count, bytes, tenant, recording])
+            for asset in newAssets { try SQLiteMetadataStore.upsert(asset, db) }
             for digest in Set(assets).map(\.description) {
                 try db.execute(sql: """
                     INSERT INTO asset_links (tenant, digest, linked_at) VALUES (?, ?, ?)
