@@ -17,6 +17,7 @@ public struct ServerState: Sendable {
     public let metadata: any MetadataStore
     public let metrics: ServerMetrics
     let assetCache: AssetCache
+    let linkCache = LinkCache()
     let ingestLimiter: AsyncLimiter
     let logger: Logger
 

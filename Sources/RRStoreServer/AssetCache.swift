@@ -23,3 +23,29 @@ final class AssetCache: Sendable {
         return bytes
     }
 }
+
+/// Which tenant may read which asset, remembered for a minute: a player fetching the same
+/// images over and over costs no metadata query each time. Short-lived, because links can
+/// go away (garbage collection, another instance).
+final class LinkCache: Sendable {
+    private struct Entry {
+        var record: AssetRecord
+        var expires: ContinuousClock.Instant
+    }
+    private let entries: Mutex<ByteBoundedCache<String, Entry>>
+    private let lifetime: Duration
+
+    init(capacityBytes: Int = 4 << 20, lifetime: Duration = .seconds(60)) {
+        entries = Mutex(ByteBoundedCache(capacityBytes: capacityBytes))
+        self.lifetime = lifetime
+    }
+
+    func linkedAsset(tenant: String, digest: SHA256Digest, from metadata: any MetadataStore) async throws -> AssetRecord? {
+        let key = "\(tenant)\u{0}\(digest)"
+        let now = ContinuousClock.now
+        if let hit = entries.withLock({ $0[key] }), hit.expires > now { return hit.record }
+        guard let record = try await metadata.linkedAsset(tenant: tenant, digest: digest) else { return nil }
+        entries.withLock { $0.insert(Entry(record: record, expires: now + lifetime), for: key, cost: key.utf8.count + 128) }
+        return record
+    }
+}

@@ -1,6 +1,7 @@
 import Hummingbird
 import CoreMetrics
 import Prometheus
+import Synchronization
 
 /// The service's Prometheus metrics, in a registry of its own (no global bootstrap, so
 /// several applications can live in one test process).
@@ -41,11 +42,22 @@ public final class ServerMetrics: Sendable {
         flushFailures = counter("rrstore_flush_failures_total")
     }
 
+    /// Per-route handles, made once: the registry's lookup by name and labels is not free.
+    private let requestMetrics = Mutex<[String: (CoreMetrics.Counter, CoreMetrics.Timer)]>([:])
+
     func recordRequest(method: String, route: String, status: Int, seconds: Double) {
-        let dimensions = [("method", method), ("route", route), ("status", String(status))]
-        CoreMetrics.Counter(label: "rrstore_http_requests_total", dimensions: dimensions, factory: factory).increment()
-        CoreMetrics.Timer(label: "rrstore_http_request_duration_seconds", dimensions: [("method", method), ("route", route)], factory: factory)
-            .recordNanoseconds(Int64(seconds * 1e9))
+        let key = "\(method) \(route) \(status)"
+        let (counter, timer) = requestMetrics.withLock { cache in
+            if let found = cache[key] { return found }
+            let made = (CoreMetrics.Counter(label: "rrstore_http_requests_total",
+                                            dimensions: [("method", method), ("route", route), ("status", String(status))], factory: factory),
+                        CoreMetrics.Timer(label: "rrstore_http_request_duration_seconds",
+                                          dimensions: [("method", method), ("route", route)], factory: factory))
+            cache[key] = made
+            return made
+        }
+        counter.increment()
+        timer.recordNanoseconds(Int64(seconds * 1e9))
     }
 }
 
