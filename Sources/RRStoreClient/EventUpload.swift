@@ -1,0 +1,112 @@
+import RRStoreCore
+import RRStoreStorage
+import Synchronization
+
+/// What one `appendEvents` call cost and moved.
+public struct UploadStats: Sendable, Equatable {
+    public var events = 0
+    public var rawBytes = 0
+    public var rewrittenBytes = 0
+    /// Asset references in the rewritten events (repeats included).
+    public var assetsReferenced = 0
+    public var assetsUploaded = 0
+    public var assetBytesUploaded = 0
+    public var missingRequests = 0
+    public var eventRequests = 0
+    public init() {}
+
+    public static func += (a: inout UploadStats, b: UploadStats) {
+        a.events += b.events
+        a.rawBytes += b.rawBytes
+        a.rewrittenBytes += b.rewrittenBytes
+        a.assetsReferenced += b.assetsReferenced
+        a.assetsUploaded += b.assetsUploaded
+        a.assetBytesUploaded += b.assetBytesUploaded
+        a.missingRequests += b.missingRequests
+        a.eventRequests += b.eventRequests
+    }
+}
+
+/// Digests the server is known to hold for this client's tenant: a repeated asset costs no
+/// request at all.
+public final class PresentAssets: Sendable {
+    private let digests = Mutex<Set<SHA256Digest>>([])
+    public init() {}
+    func filter(_ candidates: [SHA256Digest]) -> [SHA256Digest] { digests.withLock { set in candidates.filter { !set.contains($0) } } }
+    func insert(_ present: some Sequence<SHA256Digest>) { digests.withLock { $0.formUnion(present) } }
+    public var count: Int { digests.withLock { $0.count } }
+}
+
+extension RRStoreClient {
+    /// Rewrites the events locally with the core, asks the have-set which assets the server
+    /// lacks (1,000 per call), uploads only those (`uploadConcurrency` at a time), then posts
+    /// the rewritten events with `RRStore-Rewritten: 1` and the idempotency key, so a
+    /// retried batch counts once. `events`: a JSON array of events or NDJSON.
+    public func appendEvents(_ recording: String, events: [UInt8], idempotencyKey: String?, present: PresentAssets = PresentAssets(),
+                             uploadConcurrency: Int = 4, rewrite options: RewriteOptions = RewriteOptions()) async throws -> UploadStats {
+        var stats = UploadStats()
+        var rewriter = Rewriter(options: options)
+        var rewritten: [UInt8] = []
+        var assets: [SHA256Digest: (bytes: [UInt8], mediaType: String?)] = [:]
+        var order: [SHA256Digest] = []
+        var stream = EventStream()
+        let handler: EventStream.Handler = { event in
+            let start = rewritten.count
+            let length = try rewriter.rewritePrefix(event, into: &rewritten) { asset in
+                stats.assetsReferenced += 1
+                if assets[asset.digest] == nil {
+                    assets[asset.digest] = (Array(asset.bytes), asset.reference.mediaType)
+                    order.append(asset.digest)
+                }
+            }
+            stats.assetsReferenced += rewriter.keptReferences.count
+            stats.rawBytes += length
+            stats.events += 1
+            stats.rewrittenBytes += rewritten.count - start
+            rewritten.append(UInt8(ascii: "\n"))
+            return length
+        }
+        try events.withUnsafeBytes { try stream.feed($0, handler) }
+        try stream.finish(handler)
+        guard stats.events > 0 else { return stats }
+
+        // Have-set negotiation for what this client has not seen the server hold.
+        var missing: [SHA256Digest] = []
+        let unknown = present.filter(order)
+        for start in stride(from: 0, to: unknown.count, by: 1000) {
+            let slice = Array(unknown[start..<min(start + 1000, unknown.count)])
+            let answer = try await missingAssets(slice.map { ($0, assets[$0]!.bytes.count) })
+            stats.missingRequests += 1
+            let lacking = Set(answer)
+            missing += slice.filter { lacking.contains($0) }
+            present.insert(slice.filter { !lacking.contains($0) })
+        }
+
+        // Uploads, a few at a time; the order of extraction puts children before the trees
+        // that reference them.
+        try await withThrowingTaskGroup(of: Int.self) { group in
+            var next = 0
+            func startNext() {
+                guard next < missing.count else { return }
+                let digest = missing[next]
+                let asset = assets[digest]!
+                next += 1
+                group.addTask {
+                    try await self.putAsset(digest, bytes: asset.bytes, mediaType: asset.mediaType)
+                    return asset.bytes.count
+                }
+            }
+            for _ in 0..<max(1, uploadConcurrency) { startNext() }
+            while let bytes = try await group.next() {
+                stats.assetsUploaded += 1
+                stats.assetBytesUploaded += bytes
+                startNext()
+            }
+        }
+        present.insert(missing)
+
+        _ = try await appendRawEvents(recording, body: rewritten, format: .ndjson, idempotencyKey: idempotencyKey, rewritten: true)
+        stats.eventRequests += 1
+        return stats
+    }
+}

@@ -1,0 +1,79 @@
+import Foundation
+import RRStoreClient
+import RRStoreCore
+import Testing
+
+/// `rrstore backfill` into a live `rrstore serve`: the corpus comes back equal, a second
+/// run uploads nothing, a checkpoint resumes, a corrupt file is reported and skipped.
+@Suite struct BackfillTests {
+    struct Summary: Decodable {
+        var sessions: Int
+        var skipped_sessions: Int
+        var failed_sessions: [String]
+        var events: Int
+        var raw_bytes: Int
+        var assets_referenced: Int
+        var assets_uploaded: Int
+        var asset_bytes_uploaded: Int
+        var missing_requests: Int
+        var event_requests: Int
+        var seconds: Double
+    }
+
+    func backfill(_ source: String, server: ServeCrashTests.Server, checkpoint: String) throws -> (CLI.Result, Summary?) {
+        let result = try CLI.run(["backfill", source, "--server", "http://127.0.0.1:\(server.port)", "--checkpoint", checkpoint, "--json"])
+        return (result, try? JSONDecoder().decode(Summary.self, from: result.stdout))
+    }
+
+    @Test func theCorpusGoesInOnceAndComesBackEqual() async throws {
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("rrstore-backfill-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        let server = try ServeCrashTests.Server(data: work + "/data")
+        defer { server.terminate() }
+        let sessions = try Corpus.sessions()
+
+        let (first, summary) = try backfill(Corpus.directory.path, server: server, checkpoint: work + "/one.checkpoint")
+        #expect(first.status == 0, "\(first.stderr)")
+        let stats = try #require(summary)
+        #expect(stats.sessions == sessions.count)
+        #expect(stats.failed_sessions.isEmpty)
+        #expect(stats.assets_uploaded > 0 && stats.assets_uploaded < stats.assets_referenced, "repeats are uploaded once")
+        for url in sessions {
+            let id = "\(url.deletingLastPathComponent().lastPathComponent)_\(url.lastPathComponent.replacingOccurrences(of: ".json.gz", with: ""))"
+            let back = try await server.client.readEvents(id)
+            #expect(Data(back) == (try Corpus.eventsAsNDJSON(url)), "\(id) reads back equal to its source")
+        }
+
+        // A second run (its own checkpoint) finds every asset present and every batch seen.
+        let (_, again) = try backfill(Corpus.directory.path, server: server, checkpoint: work + "/two.checkpoint")
+        #expect(again?.assets_uploaded == 0)
+        #expect(again?.sessions == sessions.count)
+        let recording = try await server.client.recording("debian-handbook_session-001")
+        #expect(recording?.eventCount == (try Corpus.eventsAsNDJSON(sessions[0])).filter { $0 == 0x0A }.count, "no event twice")
+
+        // The first checkpoint lists everything: a resumed run has nothing left to do.
+        let (_, resumed) = try backfill(Corpus.directory.path, server: server, checkpoint: work + "/one.checkpoint")
+        #expect(resumed?.sessions == 0 && resumed?.event_requests == 0)
+    }
+
+    @Test func aCorruptFileIsReportedAndSkipped() async throws {
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("rrstore-backfill-bad-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: work + "/src/a", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        let good = try Corpus.sessions()[0]
+        try FileManager.default.copyItem(atPath: good.path, toPath: work + "/src/a/good.json.gz")
+        let whole = try Data(contentsOf: good)
+        try whole.prefix(whole.count / 2).write(to: URL(fileURLWithPath: work + "/src/a/cut.json.gz"))
+        try Data("[{\"type\":4,\"data\":{}}, {\"type\": ]".utf8).write(to: URL(fileURLWithPath: work + "/src/broken.json"))
+        let server = try ServeCrashTests.Server(data: work + "/data")
+        defer { server.terminate() }
+        let (result, summary) = try backfill(work + "/src", server: server, checkpoint: work + "/cp")
+        #expect(result.status == 1, "a failed session makes the run exit 1")
+        #expect(summary?.sessions == 1)
+        #expect(Set(summary?.failed_sessions ?? []) == ["a/cut.json.gz", "broken.json"])
+        #expect(result.stderr.contains("a/cut.json.gz") && result.stderr.contains("broken.json"))
+        #expect(Data(try await server.client.readEvents("a_good")) == (try Corpus.eventsAsNDJSON(good)))
+        #expect(try await server.client.recording("broken") == nil, "nothing of a broken file is stored")
+    }
+}
