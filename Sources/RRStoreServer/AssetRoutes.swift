@@ -169,7 +169,10 @@ struct AssetRoutes {
         let piece = 4 << 20
         let wanted = range
         if wanted.count <= piece {
-            let bytes = try await blobs.get(.asset(digest), range: wanted.count == size ? nil : wanted)
+            // Whole small assets come from the shared cache of recently read assets.
+            let bytes = wanted.count == size && size <= (1 << 20)
+                ? try await state.assetCache.bytes(digest, from: blobs)
+                : try await blobs.get(.asset(digest), range: wanted.count == size ? nil : wanted)
             return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
         }
         let body = ResponseBody(contentLength: wanted.count) { writer in
