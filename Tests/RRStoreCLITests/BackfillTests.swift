@@ -77,3 +77,43 @@ import Testing
         #expect(try await server.client.recording("broken") == nil, "nothing of a broken file is stored")
     }
 }
+
+/// `rrstore bench` on the whole corpus: what it reports as stored is what is on disk.
+@Suite struct BenchTests {
+    struct Report: Decodable {
+        var sessions: Int
+        var events: Int
+        var raw_bytes: Int
+        var gzip_baseline_bytes: Int
+        var stored_bytes: Int
+        var stored_over_gzip: Double
+        var unique_assets: Int
+        var client_asset_uploads: Int
+        var cumulative: [Point]
+        struct Point: Decodable { var sessions: Int; var raw: Int; var gzip: Int; var rrstore: Int }
+    }
+
+    @Test func storedBytesMatchTheDisk() throws {
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("rrstore-bench-test-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        let result = try CLI.run(["bench", "--corpus", Corpus.directory.path, "--json", "--keep", work + "/store", "--chart", work + "/chart.svg"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let report = try JSONDecoder().decode(Report.self, from: result.stdout)
+        let sessions = try Corpus.sessions()
+        #expect(report.sessions == sessions.count)
+        let raw = try sessions.reduce(0) { $0 + (try GzipDecoder.decompress(Array(try Data(contentsOf: $1)))).count }
+        #expect(report.raw_bytes == raw)
+        var onDisk = 0
+        let enumerator = FileManager.default.enumerator(atPath: work + "/store")
+        while let path = enumerator?.nextObject() as? String {
+            let attributes = try FileManager.default.attributesOfItem(atPath: work + "/store/" + path)
+            if attributes[.type] as? FileAttributeType == .typeRegular { onDisk += (attributes[.size] as! NSNumber).intValue }
+        }
+        #expect(report.stored_bytes == onDisk, "stored bytes are the files of the store")
+        #expect(abs(report.stored_over_gzip - Double(report.stored_bytes) / Double(report.gzip_baseline_bytes)) < 1e-9)
+        #expect(report.client_asset_uploads == report.unique_assets, "each distinct asset uploaded once")
+        #expect(report.cumulative.count == sessions.count && report.cumulative.last?.raw == raw)
+        let chart = try String(contentsOfFile: work + "/chart.svg", encoding: .utf8)
+        #expect(chart.hasPrefix("<svg") && chart.components(separatedBy: "<polyline").count == 4)
+    }
+}

@@ -54,6 +54,20 @@ public final class SQLiteMetadataStore: MetadataStore {
         }
     }
 
+    /// Gives free pages back to the filesystem and folds the write-ahead log into the
+    /// database (`VACUUM`, then a truncating checkpoint): maintenance, and for measuring
+    /// what the metadata really takes.
+    public func compact() async throws {
+        do {
+            try await pool.writeWithoutTransaction { db in
+                try db.execute(sql: "VACUUM")
+                try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)")
+            }
+        } catch {
+            throw RRStoreError(.database, "SQLite compaction failed: \(error)")
+        }
+    }
+
     public func schemaVersion() async throws -> Int {
         try await read { db in
             try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations").compactMap { Int($0.dropFirst()) }.max() ?? 0

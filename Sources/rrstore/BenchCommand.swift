@@ -1,0 +1,330 @@
+import ArgumentParser
+import Foundation
+import Logging
+import RRStoreClient
+import RRStoreCore
+import RRStoreServer
+import RRStoreStorage
+import ServiceLifecycle
+
+struct BenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure dedup ratio, requests, throughput and cost on a corpus, in-process.",
+        discussion: """
+        Starts the service in-process on an embedded store (files + SQLite) in a temporary \
+        directory, loads every session of the corpus through the client library (local \
+        rewrite, have-set, uploads of missing assets, event posts), flushes, and reports what \
+        is stored on disk against the raw events and against gzip alone (each session \
+        gzipped by itself, as Firehose with GZIP would store it), the requests made, and a \
+        modeled monthly cost per 1,000 sessions against the original AWS design.
+        """
+    )
+
+    @Option(help: "A directory of sessions (searched recursively, as backfill does).")
+    var corpus: String
+
+    @Flag(help: "Print the report as JSON.")
+    var json = false
+
+    @Option(help: "Write an SVG chart of cumulative bytes (raw, gzip alone, rrstore) as sessions are added.")
+    var chart: String?
+
+    @Option(help: "Keep the store in this (new or empty) directory instead of a temporary one.")
+    var keep: String?
+
+    func run() async throws {
+        try await reportingErrors {
+            let report = try await Bench(corpus: corpus, keep: keep).run()
+            if let chart { try Data(report.chartSVG().utf8).write(to: URL(fileURLWithPath: chart)) }
+            if json {
+                print(String(decoding: try report.jsonData(), as: UTF8.self))
+            } else {
+                print(report.table())
+            }
+        }
+    }
+}
+
+struct Bench {
+    let corpus: String
+    let keep: String?
+
+    struct Point: Codable { var sessions: Int; var raw: Int; var gzip: Int; var rrstore: Int }
+
+    struct Report: Codable {
+        var sessions = 0
+        var events = 0
+        var raw_bytes = 0
+        var gzip_baseline_bytes = 0
+        var stored_bytes = 0
+        var stored_asset_bytes = 0
+        var stored_chunk_bytes = 0
+        var stored_metadata_bytes = 0
+        var stored_over_raw = 0.0
+        var stored_over_gzip = 0.0
+        var unique_assets = 0
+        var asset_refs = 0
+        var bytes_saved_by_kind: [String: Int] = [:]
+        var client_missing_requests = 0
+        var client_asset_uploads = 0
+        var client_event_posts = 0
+        var server_s3_puts = 0
+        var server_s3_gets = 0
+        var rewrite_mb_per_s = 0.0
+        var ingest_seconds = 0.0
+        var monthly_cost_per_1000_sessions: [String: Double] = [:]
+        var prices_usd: [String: Double] = [:]
+        var cumulative: [Point] = []
+    }
+
+    func run() async throws -> Report {
+        let sessions = try BackfillSource.sessions(in: corpus)
+        let directory = keep ?? FileManager.default.temporaryDirectory.appendingPathComponent("rrstore-bench-\(UUID().uuidString)").path
+        try FileSystem.makeDirectories(directory)
+        defer { if keep == nil { try? FileManager.default.removeItem(atPath: directory) } }
+        var report = Report()
+
+        // Offline pass: per-kind savings and the core's throughput on the same bytes.
+        var kinds = KindTally()
+        var raws: [[UInt8]] = []
+        var gzips: [Int] = []
+        var rewriteSeconds = 0.0
+        var rewriter = Rewriter()
+        for session in sessions {
+            var bytes = try FileSystem.readAll(session.path)
+            if bytes.starts(with: [0x1F, 0x8B]) { bytes = try GzipDecoder.decompress(bytes) }
+            let events = try EventStream.events(in: bytes)
+            guard !events.isEmpty, events.allSatisfy(hasTypeField) else { raws.append([]); gzips.append(0); continue }
+            let start = ContinuousClock.now
+            for event in events {
+                _ = try rewriter.rewrite(event) { kinds.add($0) }
+            }
+            rewriteSeconds += (ContinuousClock.now - start).seconds
+            gzips.append(try GzipEncoder.compress(bytes).count)
+            raws.append(bytes)
+        }
+        report.rewrite_mb_per_s = Double(raws.reduce(0) { $0 + $1.count }) / max(rewriteSeconds, 1e-9) / 1e6
+        report.bytes_saved_by_kind = kinds.saved
+
+        // The whole pipeline: an in-process server on loopback, loaded through the client.
+        let blobs = CountingBlobStore(try FileBlobStore(root: directory + "/blobs"))
+        let metadata = try await SQLiteMetadataStore(path: directory + "/metadata.sqlite")
+        var configuration = ServerConfiguration()
+        configuration.port = 0
+        var logger = Logger(label: "rrstore.bench")
+        logger.logLevel = .warning
+        let state = ServerState(configuration: configuration, blobs: blobs, metadata: metadata, logger: logger)
+        let (ports, portSink) = AsyncStream.makeStream(of: Int.self)
+        let app = buildApplication(state: state) { portSink.yield($0) }
+        let group = ServiceGroup(configuration: .init(services: [app], logger: logger))
+        let started = ContinuousClock.now
+        let totals = try await withThrowingTaskGroup(of: UploadStats?.self) { tasks -> UploadStats in
+            tasks.addTask { try await group.run(); return nil }
+            var iterator = ports.makeAsyncIterator()
+            guard let port = await iterator.next() else { throw RRStoreError(.io, "the in-process server did not start") }
+            let client = RRStoreClient(baseURL: "http://127.0.0.1:\(port)")
+            let present = PresentAssets()
+            var totals = UploadStats()
+            var raw = 0, gzip = 0
+            do {
+                for (index, session) in sessions.enumerated() where !raws[index].isEmpty {
+                    totals += try await BackfillSource.load(session, client: client, present: present)
+                    raw += raws[index].count
+                    gzip += gzips[index]
+                    report.sessions += 1
+                    report.cumulative.append(Point(sessions: report.sessions, raw: raw, gzip: gzip, rrstore: try Bench.diskBytes(directory).total))
+                }
+            } catch {
+                await group.triggerGracefulShutdown()
+                throw error
+            }
+            await group.triggerGracefulShutdown()  // the final flush packs every pending event
+            while try await tasks.next() != nil {}
+            return totals
+        }
+        report.ingest_seconds = (ContinuousClock.now - started).seconds
+        try await metadata.compact()
+
+        let disk = try Bench.diskBytes(directory)
+        report.events = totals.events
+        report.raw_bytes = raws.reduce(0) { $0 + $1.count }
+        report.gzip_baseline_bytes = gzips.reduce(0, +)
+        report.stored_bytes = disk.total
+        report.stored_asset_bytes = disk.assets
+        report.stored_chunk_bytes = disk.chunks
+        report.stored_metadata_bytes = disk.metadata
+        report.stored_over_raw = Double(disk.total) / Double(max(report.raw_bytes, 1))
+        report.stored_over_gzip = Double(disk.total) / Double(max(report.gzip_baseline_bytes, 1))
+        report.unique_assets = kinds.unique
+        report.asset_refs = totals.assetsReferenced
+        report.client_missing_requests = totals.missingRequests
+        report.client_asset_uploads = totals.assetsUploaded
+        report.client_event_posts = totals.eventRequests
+        report.server_s3_puts = blobs.counts.puts
+        report.server_s3_gets = blobs.counts.gets
+        if !report.cumulative.isEmpty { report.cumulative[report.cumulative.count - 1].rrstore = disk.total }
+        CostModel.fill(&report)
+        return report
+    }
+
+    /// Bytes on disk under the store: asset blobs, event chunks, and the SQLite files.
+    static func diskBytes(_ directory: String) throws -> (total: Int, assets: Int, chunks: Int, metadata: Int) {
+        var assets = 0, chunks = 0, metadata = 0
+        let enumerator = FileManager.default.enumerator(atPath: directory)
+        while let path = enumerator?.nextObject() as? String {
+            let full = directory + "/" + path
+            guard let attributes = try? FileManager.default.attributesOfItem(atPath: full),
+                  attributes[.type] as? FileAttributeType == .typeRegular,
+                  let size = (attributes[.size] as? NSNumber)?.intValue else { continue }
+            if path.hasPrefix("blobs/assets/") { assets += size }
+            else if path.hasPrefix("blobs/rrweb/") { chunks += size }
+            // The -shm file is SQLite's shared-memory index, not data (gone when it closes).
+            else if path.hasPrefix("metadata.sqlite") && !path.hasSuffix("-shm") { metadata += size }
+        }
+        return (assets + chunks + metadata, assets, chunks, metadata)
+    }
+}
+
+/// Bytes saved per asset kind: every occurrence after the first is a saving.
+struct KindTally {
+    private var seen = Set<SHA256Digest>()
+    var saved: [String: Int] = ["image": 0, "css": 0, "font": 0, "tree": 0, "other": 0]
+    var unique: Int { seen.count }
+
+    mutating func add(_ asset: ExtractedAsset) {
+        guard !seen.insert(asset.digest).inserted else {
+            saved[Self.kind(asset), default: 0] += asset.bytes.count
+            return
+        }
+    }
+
+    static func kind(_ asset: ExtractedAsset) -> String {
+        switch asset.kind {
+        case .tree: return "tree"
+        case .dataURI:
+            let type = asset.reference.mediaType ?? ""
+            if type.hasPrefix("image/") { return "image" }
+            if type.hasPrefix("font/") || type.contains("font") || type.contains("woff") { return "font" }
+            return "other"
+        case .nestedText: return "css"
+        case .text, .jsonText:
+            // Stylesheet text has rules: a brace block with a colon inside.
+            let bytes = asset.bytes
+            if let open = bytes.firstIndex(of: UInt8(ascii: "{")), bytes[open...].contains(UInt8(ascii: ":")),
+               bytes.contains(UInt8(ascii: "}")), bytes.first != UInt8(ascii: "<") { return "css" }
+            return "other"
+        }
+    }
+}
+
+/// A month of storing and serving, per 1,000 sessions like the corpus's, at AWS us-east-1
+/// list prices (printed with the report). Assumptions: each session read back once a
+/// month; rrstore's own compute not included (one small instance serves far more).
+enum CostModel {
+    static let prices: [String: Double] = [
+        "s3_storage_per_gb_month": 0.023, "s3_put_per_1000": 0.005, "s3_get_per_1000": 0.0004,
+        "api_gateway_per_million": 3.50, "kinesis_shard_hour": 0.015, "kinesis_put_unit_per_million": 0.014,
+        "firehose_per_gb": 0.029, "lambda_per_million": 0.20, "lambda_gb_second": 0.0000166667,
+        "dynamodb_write_per_million": 1.25, "dynamodb_read_per_million": 0.25,
+    ]
+
+    static func fill(_ report: inout Bench.Report) {
+        let scale = 1000 / Double(max(report.sessions, 1))
+        let gb = 1e9
+        // The original design: one API Gateway request and one Kinesis record per event,
+        // Firehose delivering uncompressed JSON to S3 in 5 MB objects, a Lambda (1 s, 512 MB)
+        // and a DynamoDB read per replay, a DynamoDB write per session.
+        let events = Double(report.events) * scale
+        let raw = Double(report.raw_bytes) * scale
+        let perEventUnits = max(1, (Double(report.raw_bytes) / Double(max(report.events, 1)) / 25_000).rounded(.up))
+        let original = events / 1e6 * prices["api_gateway_per_million"]!
+            + 730 * prices["kinesis_shard_hour"]!
+            + events * perEventUnits / 1e6 * prices["kinesis_put_unit_per_million"]!
+            + raw / gb * prices["firehose_per_gb"]!
+            + raw / gb * prices["s3_storage_per_gb_month"]!
+            + (raw / 5e6).rounded(.up) / 1000 * prices["s3_put_per_1000"]!
+            + 1000 / 1e6 * prices["lambda_per_million"]! + 1000 * 0.5 * prices["lambda_gb_second"]!
+            + 1000 / 1e6 * (prices["dynamodb_write_per_million"]! + prices["dynamodb_read_per_million"]!)
+        // rrstore: what it stores, the PUTs it made, and the GETs of a replay of each session
+        // (its chunks and assets, from the bench's counts).
+        let stored = Double(report.stored_bytes) * scale
+        let puts = Double(report.server_s3_puts) * scale
+        let replayGets = Double(report.unique_assets + max(1, report.stored_chunk_bytes / (8 << 20)) * report.sessions) * scale
+        let rrstore = stored / gb * prices["s3_storage_per_gb_month"]! + puts / 1000 * prices["s3_put_per_1000"]!
+            + replayGets / 1000 * prices["s3_get_per_1000"]!
+        report.monthly_cost_per_1000_sessions = ["original_design_usd": (original * 100).rounded() / 100, "rrstore_usd": (rrstore * 10000).rounded() / 10000]
+        report.prices_usd = prices
+    }
+}
+
+extension Bench.Report {
+    func jsonData() throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return try encoder.encode(self)
+    }
+
+    func table() -> String {
+        func mb(_ n: Int) -> String { String(format: "%.1f MB", Double(n) / 1e6) }
+        var lines = [
+            "sessions                 \(sessions)  (events \(events))",
+            "raw events               \(mb(raw_bytes))",
+            "gzip alone (per session) \(mb(gzip_baseline_bytes))",
+            "rrstore on disk          \(mb(stored_bytes))  = assets \(mb(stored_asset_bytes)) + chunks \(mb(stored_chunk_bytes)) + metadata \(mb(stored_metadata_bytes))",
+            String(format: "stored / raw             %.3f", stored_over_raw),
+            String(format: "stored / gzip            %.3f", stored_over_gzip),
+            "unique assets            \(unique_assets)  (references \(asset_refs))",
+            "bytes saved by kind      " + bytes_saved_by_kind.sorted { $0.key < $1.key }.map { "\($0.key) \(mb($0.value))" }.joined(separator: ", "),
+            "client requests          missing \(client_missing_requests), uploads \(client_asset_uploads), event posts \(client_event_posts)",
+            "server blob requests     PUT \(server_s3_puts), GET \(server_s3_gets)",
+            String(format: "rewrite throughput       %.0f MB/s (in-process, one core)", rewrite_mb_per_s),
+            String(format: "monthly cost / 1,000 sessions: original design $%.2f, rrstore $%.4f",
+                   monthly_cost_per_1000_sessions["original_design_usd"] ?? 0, monthly_cost_per_1000_sessions["rrstore_usd"] ?? 0),
+            "prices (USD): " + prices_usd.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "),
+        ]
+        lines.append("")
+        return lines.joined(separator: "\n")
+    }
+
+    /// Cumulative bytes (raw, gzip alone, rrstore) as sessions are added.
+    func chartSVG() -> String {
+        let width = 720.0, height = 420.0, left = 70.0, bottom = 40.0, top = 30.0, right = 150.0
+        let maxY = Double(cumulative.map(\.raw).max() ?? 1)
+        let maxX = Double(max(cumulative.count, 1))
+        func x(_ i: Int) -> Double { left + (width - left - right) * Double(i) / maxX }
+        func y(_ v: Int) -> Double { height - bottom - (height - bottom - top) * Double(v) / maxY }
+        func line(_ value: (Bench.Point) -> Int, _ color: String, _ label: String) -> String {
+            var coordinates = [String(format: "%.1f,%.1f", x(0), y(0))]
+            for (index, point) in cumulative.enumerated() {
+                coordinates.append(String(format: "%.1f,%.1f", x(index + 1), y(value(point))))
+            }
+            let points = coordinates.joined(separator: " ")
+            let last = cumulative.last.map { value($0) } ?? 0
+            return """
+            <polyline fill="none" stroke="\(color)" stroke-width="2.5" points="\(points)"/>
+            <text x="\(x(cumulative.count) + 8)" y="\(y(last) + 4)" font-size="13" fill="\(color)">\(label) \(String(format: "%.1f MB", Double(last) / 1e6))</text>
+            """
+        }
+        var svg = """
+        <svg xmlns="http://www.w3.org/2000/svg" width="\(Int(width))" height="\(Int(height))" font-family="sans-serif">
+        <rect width="100%" height="100%" fill="white"/>
+        <text x="\(left)" y="20" font-size="15">Cumulative bytes stored as sessions are added</text>
+        <line x1="\(left)" y1="\(height - bottom)" x2="\(width - right)" y2="\(height - bottom)" stroke="#444"/>
+        <line x1="\(left)" y1="\(top)" x2="\(left)" y2="\(height - bottom)" stroke="#444"/>
+        <text x="\((left + width - right) / 2 - 30)" y="\(height - 8)" font-size="12">sessions</text>
+        """
+        for tick in stride(from: 0, through: Int(maxX), by: max(1, Int(maxX) / 6)) {
+            svg += "<text x=\"\(x(tick) - 4)\" y=\"\(height - bottom + 16)\" font-size=\"11\">\(tick)</text>\n"
+        }
+        for fraction in [0.25, 0.5, 0.75, 1.0] {
+            let value = Int(maxY * fraction)
+            svg += "<text x=\"6\" y=\"\(y(value) + 4)\" font-size=\"11\">\(String(format: "%.0f MB", Double(value) / 1e6))</text>\n"
+            svg += "<line x1=\"\(left)\" y1=\"\(y(value))\" x2=\"\(width - right)\" y2=\"\(y(value))\" stroke=\"#ddd\"/>\n"
+        }
+        svg += line({ $0.raw }, "#d62728", "raw") + "\n"
+        svg += line({ $0.gzip }, "#ff7f0e", "gzip alone") + "\n"
+        svg += line({ $0.rrstore }, "#1f77b4", "rrstore") + "\n</svg>\n"
+        return svg
+    }
+}
