@@ -14,8 +14,9 @@ import Testing
         return (try? JSONDecoder().decode(Body.self, from: Data(response.body)))?.error.code
     }
 
-    @Test func recordingsAreCreatedListedNewestFirstAndPaginated() async throws {
-        let stores = try await SharedStores(.embedded)
+    @Test(arguments: TestStores.available)
+    func recordingsAreCreatedListedNewestFirstAndPaginated(stores kind: TestStores) async throws {
+        let stores = try await SharedStores(kind)
         try await withServer(stores) { server in
             let client = server.client
             let generated = try await client.createRecording()
@@ -55,8 +56,9 @@ import Testing
         }
     }
 
-    @Test func screenshotsAreBlobsWithTheirType() async throws {
-        let stores = try await SharedStores(.embedded)
+    @Test(arguments: TestStores.available)
+    func screenshotsAreBlobsWithTheirType(stores kind: TestStores) async throws {
+        let stores = try await SharedStores(kind)
         try await withServer(stores) { server in
             let client = server.client
             let dataURL = "data:image/png;base64," + Base64.encode(Self.png)
@@ -81,8 +83,9 @@ import Testing
         }
     }
 
-    @Test func everyBodyShapeIsAcceptedAndARetriedBatchCountsOnce() async throws {
-        let stores = try await SharedStores(.embedded)
+    @Test(arguments: TestStores.available)
+    func everyBodyShapeIsAcceptedAndARetriedBatchCountsOnce(stores kind: TestStores) async throws {
+        let stores = try await SharedStores(kind)
         try await withServer(stores) { server in
             let client = server.client
             _ = try await client.createRecording(id: "shapes")
@@ -106,8 +109,9 @@ import Testing
         }
     }
 
-    @Test func badInputIsRejectedClearlyAndStoresNothing() async throws {
-        let stores = try await SharedStores(.embedded)
+    @Test(arguments: TestStores.available)
+    func badInputIsRejectedClearlyAndStoresNothing(stores kind: TestStores) async throws {
+        let stores = try await SharedStores(kind)
         try await withServer(stores, configure: { $0.limits.maxBodyBytes = 1 << 20; $0.limits.maxEventsPerBatch = 50 }) { server in
             let client = server.client
             _ = try await client.createRecording(id: "strict")
