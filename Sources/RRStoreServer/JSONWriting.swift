@@ -52,28 +52,12 @@ struct JSONWriter {
 }
 
 enum Timestamp {
-    /// `2026-11-29T18:00:00.123Z` for milliseconds since 1970 (civil-from-days, proleptic
-    /// Gregorian), without a date formatter on the request path.
+    /// `2026-11-29T18:00:00.123Z` for milliseconds since 1970.
     static func iso8601(milliseconds: Int64) -> String {
         let ms = Int(((milliseconds % 1000) + 1000) % 1000)
-        let seconds = (milliseconds - Int64(ms)) / 1000
-        var days = Int(seconds / 86_400)
-        var rest = Int(seconds % 86_400)
-        if rest < 0 { rest += 86_400; days -= 1 }
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let day = doy - (153 * mp + 2) / 5 + 1
-        let month = mp < 10 ? mp + 3 : mp - 9
-        let year = yoe + era * 400 + (month <= 2 ? 1 : 0)
-        func pad(_ n: Int, _ width: Int) -> String {
-            let s = String(n)
-            return String(repeating: "0", count: max(0, width - s.count)) + s
-        }
-        return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(rest / 3600, 2)):\(pad(rest / 60 % 60, 2)):\(pad(rest % 60, 2)).\(pad(ms, 3))Z"
+        let c = CivilTime(secondsSince1970: Int((milliseconds - Int64(ms)) / 1000))
+        func pad(_ n: Int, _ width: Int) -> String { CivilTime.padded(n, width) }
+        return "\(pad(c.year, 4))-\(pad(c.month, 2))-\(pad(c.day, 2))T\(pad(c.hour, 2)):\(pad(c.minute, 2)):\(pad(c.second, 2)).\(pad(ms, 3))Z"
     }
 }
 

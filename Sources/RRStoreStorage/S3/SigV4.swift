@@ -154,20 +154,9 @@ public struct AMZDate: Sendable, Equatable {
     }
 
     public init(secondsSince1970 t: Int) {
-        // Civil-from-days (Howard Hinnant's algorithm), to avoid Foundation's formatters.
-        let days = t >= 0 ? t / 86400 : (t - 86399) / 86400
-        let secondsOfDay = t - days * 86400
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let d = doy - (153 * mp + 2) / 5 + 1
-        let m = mp < 10 ? mp + 3 : mp - 9
-        let y = yoe + era * 400 + (m <= 2 ? 1 : 0)
-        func two(_ v: Int) -> String { v < 10 ? "0\(v)" : "\(v)" }
-        timestamp = "\(y)\(two(m))\(two(d))T\(two(secondsOfDay / 3600))\(two(secondsOfDay / 60 % 60))\(two(secondsOfDay % 60))Z"
+        let c = CivilTime(secondsSince1970: t)
+        func two(_ v: Int) -> String { CivilTime.padded(v, 2) }
+        timestamp = "\(c.year)\(two(c.month))\(two(c.day))T\(two(c.hour))\(two(c.minute))\(two(c.second))Z"
     }
 }
 
