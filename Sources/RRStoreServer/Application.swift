@@ -77,6 +77,30 @@ public func buildApplication(
     return app
 }
 
+/// Runs the service in this process on `state`'s host and port (0 picks a free one) for the
+/// duration of `body`, which gets the bound port; then shuts it down gracefully, which
+/// flushes pending events. For tests and `rrstore bench`.
+public func withRunningServer<T: Sendable>(state: ServerState, _ body: @Sendable (Int) async throws -> T) async throws -> T {
+    let (ports, portSink) = AsyncStream.makeStream(of: Int.self)
+    let app = buildApplication(state: state) { portSink.yield($0) }
+    let group = ServiceGroup(configuration: .init(services: [app], logger: state.logger))
+    return try await withThrowingTaskGroup(of: T?.self) { tasks in
+        tasks.addTask { try await group.run(); return nil }
+        var iterator = ports.makeAsyncIterator()
+        guard let port = await iterator.next() else { throw RRStoreError(.io, "the server did not start") }
+        do {
+            let result = try await body(port)
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+            return result
+        } catch {
+            await group.triggerGracefulShutdown()
+            try? await tasks.waitForAll()
+            throw error
+        }
+    }
+}
+
 /// Drives a PostgreSQL store's connection pool for as long as the application runs; it
 /// stops last, after the flusher's final flush.
 struct PostgresPoolService: Service {

@@ -117,7 +117,6 @@ struct AssetRoutes {
             let expectation = BlobExpectation(digest: digest, size: size)
             let outcome: PutOutcome
             if let spool {
-                try spool.finish()
                 outcome = try await state.blobs.putFile(.asset(digest), path: spool.path, expecting: expectation, createOnly: true)
             } else {
                 outcome = try await state.blobs.put(.asset(digest), bytes: memory, expecting: expectation, createOnly: true)
@@ -241,8 +240,6 @@ struct SpoolFile {
             }
         }
     }
-
-    func finish() throws {}
 
     func remove() {
         close(fd)

@@ -63,21 +63,16 @@ public struct StorageConfiguration: Sendable, Equatable {
     /// called while it is, and the pool stops when `body` returns.
     public func withMetadataStore<T: Sendable>(logger: Logger = Logger(label: "rrstore.storage"),
                                                _ body: @Sendable (any MetadataStore) async throws -> T) async throws -> T {
-        switch metadataBackend {
-        case .sqlite:
-            try FileSystem.makeDirectories(dataDirectory)
-            return try await body(try await SQLiteMetadataStore(path: sqlitePath))
-        case .postgres:
-            guard let url = postgresURL, !url.isEmpty else {
-                throw RRStoreError(.invalidConfiguration, "--metadata postgres needs --postgres-url (or RRSTORE_POSTGRES_URL)")
-            }
-            let store = try PostgresMetadataStore(url: url, logger: logger)
-            return try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { await store.run() }
-                defer { group.cancelAll() }
-                try await store.migrate()
-                return try await body(store)
-            }
+        let store = try await makeMetadataStore(logger: logger)
+        guard let postgres = store as? PostgresMetadataStore else {
+            try await store.migrate()
+            return try await body(store)
+        }
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await postgres.run() }
+            defer { group.cancelAll() }
+            try await postgres.migrate()
+            return try await body(postgres)
         }
     }
 }

@@ -5,7 +5,6 @@ import RRStoreClient
 import RRStoreCore
 import RRStoreServer
 import RRStoreStorage
-import ServiceLifecycle
 
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -50,7 +49,7 @@ struct Bench {
     let corpus: String
     let keep: String?
 
-    struct Point: Codable { var sessions: Int; var raw: Int; var gzip: Int; var rrstore: Int }
+    struct Point: Codable, Sendable { var sessions: Int; var raw: Int; var gzip: Int; var rrstore: Int }
 
     struct Report: Codable {
         var sessions = 0
@@ -115,34 +114,24 @@ struct Bench {
         var logger = Logger(label: "rrstore.bench")
         logger.logLevel = .warning
         let state = ServerState(configuration: configuration, blobs: blobs, metadata: metadata, logger: logger)
-        let (ports, portSink) = AsyncStream.makeStream(of: Int.self)
-        let app = buildApplication(state: state) { portSink.yield($0) }
-        let group = ServiceGroup(configuration: .init(services: [app], logger: logger))
         let started = ContinuousClock.now
-        let totals = try await withThrowingTaskGroup(of: UploadStats?.self) { tasks -> UploadStats in
-            tasks.addTask { try await group.run(); return nil }
-            var iterator = ports.makeAsyncIterator()
-            guard let port = await iterator.next() else { throw RRStoreError(.io, "the in-process server did not start") }
+        let sessionList = sessions, rawSessions = raws, gzipSizes = gzips, store = directory
+        let (totals, loaded, cumulative) = try await withRunningServer(state: state) { port in
             let client = RRStoreClient(baseURL: "http://127.0.0.1:\(port)")
             let present = PresentAssets()
             var totals = UploadStats()
+            var points: [Point] = []
             var raw = 0, gzip = 0
-            do {
-                for (index, session) in sessions.enumerated() where !raws[index].isEmpty {
-                    totals += try await BackfillSource.load(session, client: client, present: present)
-                    raw += raws[index].count
-                    gzip += gzips[index]
-                    report.sessions += 1
-                    report.cumulative.append(Point(sessions: report.sessions, raw: raw, gzip: gzip, rrstore: try Bench.diskBytes(directory).total))
-                }
-            } catch {
-                await group.triggerGracefulShutdown()
-                throw error
+            for (index, session) in sessionList.enumerated() where !rawSessions[index].isEmpty {
+                totals += try await BackfillSource.load(session, client: client, present: present)
+                raw += rawSessions[index].count
+                gzip += gzipSizes[index]
+                points.append(Point(sessions: points.count + 1, raw: raw, gzip: gzip, rrstore: try Bench.diskBytes(store).total))
             }
-            await group.triggerGracefulShutdown()  // the final flush packs every pending event
-            while try await tasks.next() != nil {}
-            return totals
-        }
+            return (totals, points.count, points)
+        }  // shutting down flushed every pending event
+        report.sessions = loaded
+        report.cumulative = cumulative
         report.ingest_seconds = (ContinuousClock.now - started).seconds
         try await metadata.compact()
 

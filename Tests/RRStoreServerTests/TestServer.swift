@@ -3,7 +3,6 @@ import Logging
 import RRStoreClient
 import RRStoreCore
 import RRStoreStorage
-import ServiceLifecycle
 import Testing
 @testable import RRStoreServer
 
@@ -96,24 +95,8 @@ func withServer<T: Sendable>(
     var logger = Logger(label: "rrstore.test")
     logger.logLevel = .warning
     let state = ServerState(configuration: configuration, blobs: stores.blobs, metadata: try stores.metadataForInstance(), logger: logger)
-    let (ports, portSink) = AsyncStream.makeStream(of: Int.self)
-    let app = buildApplication(state: state) { port in portSink.yield(port) }
-    let group = ServiceGroup(configuration: .init(services: [app], logger: logger))
-    return try await withThrowingTaskGroup(of: T?.self) { tasks in
-        tasks.addTask { try await group.run(); return nil }
-        var iterator = ports.makeAsyncIterator()
-        guard let port = await iterator.next() else { throw RRStoreError(.io, "the test server did not start") }
-        let server = RunningServer(url: "http://127.0.0.1:\(port)", state: state)
-        do {
-            let result = try await body(server)
-            await group.triggerGracefulShutdown()
-            try await tasks.waitForAll()
-            return result
-        } catch {
-            await group.triggerGracefulShutdown()
-            try? await tasks.waitForAll()
-            throw error
-        }
+    return try await withRunningServer(state: state) { port in
+        try await body(RunningServer(url: "http://127.0.0.1:\(port)", state: state))
     }
 }
 
