@@ -99,7 +99,7 @@ let package = Package(
         ),
         .testTarget(
             name: "RRStoreStorageTests",
-            dependencies: ["RRStoreCore", "RRStoreStorage"]
+            dependencies: ["RRStoreCore", "RRStoreStorage", .product(name: "GRDB", package: "GRDB.swift")]
         ),
         .testTarget(
             name: "RRStoreServerTests",

@@ -14,6 +14,8 @@ import ServiceLifecycle
 public struct ServerState: Sendable {
     public let configuration: ServerConfiguration
     public let blobs: any BlobStore
+    /// The assets in `blobs`, compressed at rest where that pays.
+    var assets: AssetBlobs { AssetBlobs(blobs) }
     public let metadata: any MetadataStore
     public let metrics: ServerMetrics
     let assetCache: AssetCache

@@ -11,11 +11,11 @@ final class AssetCache: Sendable {
         cache = Mutex(ByteBoundedCache(capacityBytes: capacityBytes))
     }
 
-    func bytes(_ digest: SHA256Digest, from blobs: any BlobStore) async throws -> [UInt8] {
+    func bytes(_ digest: SHA256Digest, likely: StoredEncoding, from assets: AssetBlobs) async throws -> [UInt8] {
         if let hit = cache.withLock({ $0[digest] }) { return hit }
         let bytes: [UInt8]
         do {
-            bytes = try await blobs.get(.asset(digest))
+            bytes = try await assets.bytes(digest, likely: likely)
         } catch let error as RRStoreError where error.code == .blobNotFound {
             throw RRStoreError(.missingAsset, "asset \(digest) is referenced by stored events but missing from the blob store")
         }

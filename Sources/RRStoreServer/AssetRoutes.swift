@@ -114,14 +114,13 @@ struct AssetRoutes {
         }
         var created = false
         if !known {
-            let expectation = BlobExpectation(digest: digest, size: size)
-            let outcome: PutOutcome
-            if let spool {
-                outcome = try await state.blobs.putFile(.asset(digest), path: spool.path, expecting: expectation, createOnly: true)
+            // The hash was checked above; what is stored may be the gzip of these bytes.
+            let outcome = if let spool {
+                try await state.assets.store(digest, file: spool.path, size: size)
             } else {
-                outcome = try await state.blobs.put(.asset(digest), bytes: memory, expecting: expectation, createOnly: true)
+                try await state.assets.store(digest, bytes: memory)
             }
-            created = outcome == .created
+            created = outcome.0 == .created
         }
         let mediaType = request.headers[.contentType].flatMap { $0.hasPrefix("application/octet-stream") ? nil : String($0.prefix(200)) }
         try await state.metadata.registerUpload(AssetRecord(digest: digest, size: size, mediaType: mediaType, kind: "upload", firstStored: now, lastTouched: now),
@@ -147,13 +146,15 @@ struct AssetRoutes {
             .contentType: record.mediaType ?? "application/octet-stream",
             .acceptRanges: "bytes",
         ]
-        if let match = request.headers[.ifNoneMatch], match == etag || match == "*" {
+        // Either representation (as is, or gzip) matches: both are the same bytes.
+        if let match = request.headers[.ifNoneMatch], match == "*" || match.contains(digest.description) {
             return Response(status: .notModified, headers: headers)
         }
         let size = record.size
         var range = 0..<size
         var status = HTTPResponse.Status.ok
-        if let header = request.headers[.range] {
+        let rangeHeader = request.headers[.range]
+        if let header = rangeHeader {
             guard let requested = ByteRange(header: header, size: size) else {
                 headers[.contentRange] = "bytes */\(size)"
                 throw APIError(.rangeNotSatisfiable, "invalid_range", "Range '\(header.prefix(80))' does not fit an asset of \(size) bytes")
@@ -164,28 +165,89 @@ struct AssetRoutes {
         }
         headers[.contentLength] = String(range.count)
         guard includeBody else { return Response(status: status, headers: headers) }
-        let blobs = state.blobs
-        let piece = 4 << 20
+        let assets = state.assets
+        let likely = StoredEncoding.likely(kind: AssetKind(rawValue: record.kind), mediaType: record.mediaType)
         let wanted = range
-        if wanted.count <= piece {
-            // Whole small assets come from the shared cache of recently read assets.
-            let bytes = wanted.count == size && size <= (1 << 20)
-                ? try await state.assetCache.bytes(digest, from: blobs)
-                : try await blobs.get(.asset(digest), range: wanted.count == size ? nil : wanted)
-            return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
+        if size <= Self.cachedAssetBytes {
+            // Small assets come whole from the shared cache of recently read assets.
+            let bytes = try await state.assetCache.bytes(digest, likely: likely, from: assets)
+            return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes[wanted])))
         }
-        let body = ResponseBody(contentLength: wanted.count) { writer in
-            // Large assets go out in pieces, so memory stays bounded whatever their size.
-            var offset = wanted.lowerBound
-            while offset < wanted.upperBound {
-                let end = min(offset + piece, wanted.upperBound)
-                let bytes = try await blobs.get(.asset(digest), range: offset..<end)
-                try await writer.write(ByteBuffer(bytes: bytes))
-                offset = end
+        guard let located = try await assets.locate(digest, likely: likely) else {
+            throw RRStoreError(.missingAsset, "asset \(digest) is linked but missing from the blob store")
+        }
+        let key = BlobKey.asset(digest, located.encoding)
+        let blobs = state.blobs
+        if located.encoding == .identity {
+            return Response(status: status, headers: headers, body: ResponseBody(contentLength: wanted.count) { writer in
+                try await Self.copy(blobs, key, wanted, to: &writer)
+            })
+        }
+        if rangeHeader == nil, Self.acceptsGzip(request) {
+            // Stored as gzip and the client takes gzip: the stored bytes go out as they are.
+            headers[.eTag] = "\"\(digest)+gzip\""
+            headers[.contentEncoding] = "gzip"
+            headers[.vary] = "Accept-Encoding"
+            headers[.contentLength] = String(located.info.size)
+            return Response(status: status, headers: headers, body: ResponseBody(contentLength: located.info.size) { writer in
+                try await Self.copy(blobs, key, 0..<located.info.size, to: &writer)
+            })
+        }
+        headers[.vary] = "Accept-Encoding"
+        return Response(status: status, headers: headers, body: ResponseBody(contentLength: wanted.count) { writer in
+            try await Self.decompress(blobs, key, storedSize: located.info.size, wanted, to: &writer)
+        })
+    }
+
+    /// Assets up to this size are served from the in-memory cache, decompressed.
+    private static let cachedAssetBytes = 1 << 20
+    /// Large assets go out in pieces of this size, so memory stays bounded.
+    private static let piece = 4 << 20
+
+    private static func acceptsGzip(_ request: Request) -> Bool {
+        guard let accept = request.headers[.acceptEncoding]?.lowercased() else { return false }
+        return accept.split(separator: ",").contains { item in
+            let parts = item.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }
+            return parts.first == "gzip" && !parts.dropFirst().contains { $0.replacingOccurrences(of: " ", with: "") == "q=0" }
+        }
+    }
+
+    private static func copy(_ blobs: any BlobStore, _ key: BlobKey, _ range: Range<Int>, to writer: inout any ResponseBodyWriter) async throws {
+        var offset = range.lowerBound
+        while offset < range.upperBound {
+            let end = min(offset + piece, range.upperBound)
+            try await writer.write(ByteBuffer(bytes: try await blobs.get(key, range: offset..<end)))
+            offset = end
+        }
+        try await writer.finish(nil)
+    }
+
+    /// Streams the bytes `wanted` of a gzip-stored asset, decompressing piece by piece.
+    private static func decompress(_ blobs: any BlobStore, _ key: BlobKey, storedSize: Int, _ wanted: Range<Int>,
+                                   to writer: inout any ResponseBodyWriter) async throws {
+        let decoder = GzipDecoder()
+        var position = 0  // in the decompressed bytes
+        var offset = 0    // in the stored bytes
+        while offset < storedSize && position < wanted.upperBound {
+            let end = min(offset + piece, storedSize)
+            let stored = try await blobs.get(key, range: offset..<end)
+            offset = end
+            var out = ByteBuffer()
+            try stored.withUnsafeBytes { input in
+                try decoder.decode(input) { plain in
+                    let here = position..<(position + plain.count)
+                    position += plain.count
+                    let overlap = here.clamped(to: wanted)
+                    guard !overlap.isEmpty else { return }
+                    out.writeBytes(UnsafeRawBufferPointer(rebasing: plain[(overlap.lowerBound - here.lowerBound)..<(overlap.upperBound - here.lowerBound)]))
+                }
             }
-            try await writer.finish(nil)
+            if out.readableBytes > 0 { try await writer.write(out) }
         }
-        return Response(status: status, headers: headers, body: body)
+        guard position >= wanted.upperBound else {
+            throw RRStoreError(.corruptAsset, "\(key) decompresses to \(position) bytes, fewer than its index says")
+        }
+        try await writer.finish(nil)
     }
 }
 

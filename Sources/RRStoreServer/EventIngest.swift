@@ -124,13 +124,13 @@ struct EventIngest {
     }
 
     private func storeAsset(_ digest: SHA256Digest, _ asset: ExtractedCopy) async throws -> Int {
-        let outcome = try await state.blobs.put(.asset(digest), bytes: asset.bytes, expecting: nil, createOnly: true)
+        let (outcome, stored) = try await state.assets.store(digest, bytes: asset.bytes)
         guard outcome == .created else {
             state.metrics.assetsReused.increment()
             return 0
         }
         state.metrics.assetsNew.increment()
-        state.metrics.assetBytesNew.increment(by: Int64(asset.bytes.count))
-        return asset.bytes.count
+        state.metrics.assetBytesNew.increment(by: Int64(stored))
+        return stored
     }
 }

@@ -86,7 +86,7 @@ struct EventReader {
         while let ref = queue.popLast() {
             if urlMode && ref.kind == .dataURI { continue }
             if assets[ref.digest] != nil { continue }
-            let bytes = try await state.assetCache.bytes(ref.digest, from: state.blobs)
+            let bytes = try await state.assetCache.bytes(ref.digest, likely: StoredEncoding.likely(kind: ref.kind, mediaType: ref.mediaType), from: state.assets)
             assets[ref.digest] = bytes
             switch ref.kind {
             case .tree:

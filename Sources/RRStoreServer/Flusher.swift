@@ -86,7 +86,7 @@ struct Flusher: Service {
                     ndjson += event.bytes
                     ndjson.append(UInt8(ascii: "\n"))
                 }
-                let compressed = try GzipEncoder.compress(ndjson)
+                let compressed = try GzipEncoder.compress(ndjson, level: 9)
                 let key = try BlobKey.eventChunk(tenant: summary.tenant, recording: summary.recording, firstEvent: first.sequence, count: count)
                 _ = try await state.blobs.put(key, bytes: compressed, expecting: nil, createOnly: false)
                 do {

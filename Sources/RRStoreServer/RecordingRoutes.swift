@@ -114,7 +114,7 @@ struct RecordingRoutes {
     private func screenshot(_ context: RRStoreRequestContext) async throws -> Response {
         let record = try await existing(context)
         guard let digest = record.screenshot else { throw APIError.notFound("recording '\(record.id)' has no screenshot") }
-        let bytes = try await state.blobs.get(.asset(digest))
+        let bytes = try await state.assets.bytes(digest, likely: .identity)
         return Response(status: .ok, headers: [.contentType: record.screenshotType ?? "application/octet-stream",
                                                .eTag: "\"\(digest)\"", .cacheControl: "private, max-age=60"],
                         body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
@@ -133,7 +133,7 @@ struct RecordingRoutes {
     private func store(_ shot: Screenshot, tenant: String, id: String) async throws -> RecordingRecord? {
         let digest = SHA256Digest.hash(shot.bytes)
         guard try await state.metadata.recording(tenant: tenant, id: id) != nil else { return nil }
-        _ = try await state.blobs.put(.asset(digest), bytes: shot.bytes, expecting: nil, createOnly: true)
+        _ = try await state.assets.store(digest, bytes: shot.bytes)
         let now = ServerState.now()
         try await state.metadata.upsertAsset(AssetRecord(digest: digest, size: shot.bytes.count, mediaType: shot.mediaType, kind: "screenshot",
                                                          firstStored: now, lastTouched: now))

@@ -163,6 +163,7 @@ import Testing
             let wrong = try await client.send("PUT", "/assets/\(digest)", body: .bytes(Array(body.dropLast())))
             #expect(wrong.status == 422 && errorCode(wrong) == "digest_mismatch")
             #expect(try await stores.blobs.head(.asset(digest)) == nil, "a wrong upload stores nothing")
+            #expect(try await stores.blobs.head(.asset(digest, .gzip)) == nil, "not compressed either")
             #expect(try await client.putAsset(digest, bytes: body, mediaType: "image/webp") == true)
             #expect(try await client.putAsset(digest, bytes: body) == false, "idempotent")
             #expect(try await client.missingAssets([(digest, body.count), (other, 14)]) == [other])
@@ -189,6 +190,50 @@ import Testing
             let largeDigest = SHA256Digest.hash(large)
             #expect(try await client.putAsset(largeDigest, bytes: large) == true)
             #expect(try await client.getAsset(largeDigest) == large)
+        }
+    }
+
+    @Test(arguments: TestStores.available)
+    func compressibleAssetsAreStoredAsGzipAndServedEitherWay(stores kind: TestStores) async throws {
+        let stores = try await SharedStores(kind)
+        try await withServer(stores) { server in
+            let client = server.client
+            // 3 MiB of tree-like JSON: stored as gzip, served whole, as gzip, or in ranges.
+            var text: [UInt8] = []
+            var i = 0
+            while text.count < 3 << 20 {
+                text += bytes(#"{"id":\#(i),"tagName":"div","attributes":{"class":"row-\#(i % 97)"},"childNodes":[]},"#)
+                i += 1
+            }
+            let digest = SHA256Digest.hash(text)
+            #expect(try await client.putAsset(digest, bytes: text, mediaType: "application/json") == true)
+            #expect(try await stores.blobs.head(.asset(digest)) == nil)
+            let stored = try #require(try await stores.blobs.head(.asset(digest, .gzip)))
+            #expect(stored.size < text.count / 4, "stored compressed: \(stored.size) of \(text.count) bytes")
+
+            let plain = try await client.send("GET", "/assets/\(digest)")
+            #expect(plain.status == 200 && plain.header("content-encoding") == nil && plain.body == text)
+            let gzip = try await client.send("GET", "/assets/\(digest)", headers: [("Accept-Encoding", "br, gzip")])
+            #expect(gzip.status == 200 && gzip.header("content-encoding") == "gzip" && gzip.header("vary") == "Accept-Encoding")
+            #expect(gzip.body.count == stored.size && gzip.header("etag") == "\"\(digest)+gzip\"")
+            #expect(try GzipDecoder.decompress(gzip.body) == text)
+            #expect(try await client.send("GET", "/assets/\(digest)", headers: [("If-None-Match", "\"\(digest)+gzip\"")]).status == 304)
+            let refused = try await client.send("GET", "/assets/\(digest)", headers: [("Accept-Encoding", "gzip;q=0")])
+            #expect(refused.header("content-encoding") == nil && refused.body == text)
+            for (start, end) in [(0, 0), (1_000_000, 1_000_099), (text.count - 10, text.count - 1)] {
+                let part = try await client.send("GET", "/assets/\(digest)", headers: [("Range", "bytes=\(start)-\(end)"), ("Accept-Encoding", "gzip")])
+                #expect(part.status == 206 && part.header("content-encoding") == nil && part.body == Array(text[start...end]), "bytes \(start)-\(end)")
+            }
+
+            // Bytes that do not compress (random, or a PNG) stay as they are.
+            var generator = SystemRandomNumberGenerator()
+            let noise = (0..<(2 << 20)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            let noiseDigest = SHA256Digest.hash(noise)
+            #expect(try await client.putAsset(noiseDigest, bytes: noise) == true)
+            #expect(try await stores.blobs.head(.asset(noiseDigest))?.size == noise.count)
+            #expect(try await stores.blobs.head(.asset(noiseDigest, .gzip)) == nil)
+            let noisy = try await client.send("GET", "/assets/\(noiseDigest)", headers: [("Accept-Encoding", "gzip")])
+            #expect(noisy.header("content-encoding") == nil && noisy.body == noise)
         }
     }
 

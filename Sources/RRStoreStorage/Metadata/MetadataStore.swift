@@ -199,8 +199,11 @@ extension RRStoreError {
 /// written to run on SQLite and PostgreSQL alike (BIGINT, TEXT; blobs differ and are
 /// filled in per dialect).
 enum MetadataSchema {
-    static func migrations(blobType: String) -> [(version: Int, statements: [String])] {
-        [(1, [
+    enum Dialect { case sqlite, postgres }
+
+    static func migrations(_ dialect: Dialect) -> [(version: Int, statements: [String])] {
+        let blobType = dialect == .sqlite ? "BLOB" : "BYTEA"
+        return [(1, [
             """
             CREATE TABLE recordings (
                 tenant TEXT NOT NULL, id TEXT NOT NULL, created_at BIGINT NOT NULL,
@@ -234,8 +237,28 @@ enum MetadataSchema {
                 first_sequence BIGINT NOT NULL, event_count BIGINT NOT NULL, created_at BIGINT NOT NULL,
                 PRIMARY KEY (tenant, recording, key))
             """,
-        ])]
+        ]),
+        (2, dialect == .sqlite ? clusterByDigest : [])]
     }
 
-    static var currentVersion: Int { migrations(blobType: "BLOB").map(\.version).max() ?? 0 }
+    /// The embedded store's metadata is mostly the digest-keyed tables. SQLite keeps a
+    /// rowid table plus a separate index for a text primary key, and the text form of a
+    /// digest takes 71 bytes: rebuilt WITHOUT ROWID, keyed by the digest's 32 bytes, they
+    /// take well under half the space. (`rrstore_digest_bytes` is registered by the
+    /// SQLite store; PostgreSQL keeps its heap + index layout and text digests.)
+    private static let clusterByDigest: [String] = [
+        ("assets", "digest BLOB PRIMARY KEY, size BIGINT NOT NULL, media_type TEXT, kind TEXT NOT NULL, first_stored BIGINT NOT NULL, last_touched BIGINT NOT NULL",
+         "rrstore_digest_bytes(digest), size, media_type, kind, first_stored, last_touched"),
+        ("asset_links", "tenant TEXT NOT NULL, digest BLOB NOT NULL, linked_at BIGINT NOT NULL, PRIMARY KEY (tenant, digest)",
+         "tenant, rrstore_digest_bytes(digest), linked_at"),
+        ("recording_assets", "tenant TEXT NOT NULL, recording TEXT NOT NULL, digest BLOB NOT NULL, PRIMARY KEY (tenant, recording, digest)",
+         "tenant, recording, rrstore_digest_bytes(digest)"),
+    ].flatMap { table, columns, conversion in
+        ["CREATE TABLE \(table)_v2 (\(columns)) WITHOUT ROWID",
+         "INSERT INTO \(table)_v2 SELECT \(conversion) FROM \(table)",
+         "DROP TABLE \(table)",
+         "ALTER TABLE \(table)_v2 RENAME TO \(table)"]
+    } + ["CREATE INDEX recording_assets_digest ON recording_assets (digest)"]
+
+    static var currentVersion: Int { migrations(.sqlite).map(\.version).max() ?? 0 }
 }

@@ -107,7 +107,7 @@ public final class PostgresMetadataStore: MetadataStore {
             for try await version in try await connection.query("SELECT version FROM rrstore_schema_migrations", logger: logger).decode(Int.self) {
                 applied.insert(version)
             }
-            for migration in MetadataSchema.migrations(blobType: "BYTEA") where !applied.contains(migration.version) {
+            for migration in MetadataSchema.migrations(.postgres) where !applied.contains(migration.version) {
                 for statement in migration.statements {
                     try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
                 }

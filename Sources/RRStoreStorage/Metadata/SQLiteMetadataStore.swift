@@ -37,8 +37,9 @@ public final class SQLiteMetadataStore: MetadataStore {
 
     public func migrate() async throws {
         var migrator = DatabaseMigrator()
-        for migration in MetadataSchema.migrations(blobType: "BLOB") {
+        for migration in MetadataSchema.migrations(.sqlite) {
             migrator.registerMigration("v\(migration.version)") { db in
+                db.add(function: SHA256Digest.fromTextFunction)
                 for statement in migration.statements { try db.execute(sql: statement) }
             }
         }
@@ -146,7 +147,7 @@ public final class SQLiteMetadataStore: MetadataStore {
         try db.execute(sql: """
             INSERT INTO assets (digest, size, media_type, kind, first_stored, last_touched) VALUES (?, ?, ?, ?, ?, ?)
             ON CONFLICT (digest) DO UPDATE SET last_touched = MAX(assets.last_touched, excluded.last_touched)
-            """, arguments: [asset.digest.description, asset.size, asset.mediaType, asset.kind, asset.firstStored, asset.lastTouched])
+            """, arguments: [asset.digest.sqliteValue, asset.size, asset.mediaType, asset.kind, asset.firstStored, asset.lastTouched])
     }
 
     public func indexedAssets(among digests: [SHA256Digest]) async throws -> Set<SHA256Digest> {
@@ -155,9 +156,9 @@ public final class SQLiteMetadataStore: MetadataStore {
             for start in stride(from: 0, to: digests.count, by: 500) {
                 let batch = digests[start..<min(start + 500, digests.count)]
                 let marks = Array(repeating: "?", count: batch.count).joined(separator: ",")
-                let rows = try String.fetchAll(db, sql: "SELECT digest FROM assets WHERE digest IN (\(marks))",
-                                               arguments: StatementArguments(batch.map(\.description)))
-                found.formUnion(rows.compactMap { SHA256Digest(parsing: $0) })
+                let rows = try Data.fetchAll(db, sql: "SELECT digest FROM assets WHERE digest IN (\(marks))",
+                                             arguments: StatementArguments(batch.map(\.sqliteValue)))
+                found.formUnion(rows.compactMap(SHA256Digest.init(sqliteValue:)))
             }
             return found
         }
@@ -169,7 +170,7 @@ public final class SQLiteMetadataStore: MetadataStore {
             try db.execute(sql: """
                 INSERT INTO asset_links (tenant, digest, linked_at) VALUES (?, ?, ?)
                 ON CONFLICT (tenant, digest) DO UPDATE SET linked_at = MAX(linked_at, excluded.linked_at)
-                """, arguments: [tenant, asset.digest.description, asset.lastTouched])
+                """, arguments: [tenant, asset.digest.sqliteValue, asset.lastTouched])
         }
     }
 
@@ -177,7 +178,7 @@ public final class SQLiteMetadataStore: MetadataStore {
         try await read { db in
             try Row.fetchOne(db, sql: """
                 SELECT a.* FROM assets a JOIN asset_links l ON l.digest = a.digest WHERE l.tenant = ? AND a.digest = ?
-                """, arguments: [tenant, digest.description]).map { row in
+                """, arguments: [tenant, digest.sqliteValue]).map { row in
                 AssetRecord(digest: digest, size: row["size"], mediaType: row["media_type"], kind: row["kind"],
                             firstStored: row["first_stored"], lastTouched: row["last_touched"])
             }
@@ -186,7 +187,7 @@ public final class SQLiteMetadataStore: MetadataStore {
 
     public func asset(_ digest: SHA256Digest) async throws -> AssetRecord? {
         try await read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM assets WHERE digest = ?", arguments: [digest.description]).map { row in
+            try Row.fetchOne(db, sql: "SELECT * FROM assets WHERE digest = ?", arguments: [digest.sqliteValue]).map { row in
                 AssetRecord(digest: digest, size: row["size"], mediaType: row["media_type"], kind: row["kind"],
                             firstStored: row["first_stored"], lastTouched: row["last_touched"])
             }
@@ -199,7 +200,7 @@ public final class SQLiteMetadataStore: MetadataStore {
                 try db.execute(sql: """
                     INSERT INTO asset_links (tenant, digest, linked_at) VALUES (?, ?, ?)
                     ON CONFLICT (tenant, digest) DO UPDATE SET linked_at = MAX(asset_links.linked_at, excluded.linked_at)
-                    """, arguments: [tenant, digest.description, time])
+                    """, arguments: [tenant, digest.sqliteValue, time])
             }
         }
     }
@@ -210,10 +211,10 @@ public final class SQLiteMetadataStore: MetadataStore {
             for batch in stride(from: 0, to: digests.count, by: 500).map({ Array(digests[$0..<min($0 + 500, digests.count)]) }) {
                 let marks = Array(repeating: "?", count: batch.count).joined(separator: ",")
                 var arguments: [any DatabaseValueConvertible] = [tenant]
-                arguments += batch.map(\.description)
-                let rows = try String.fetchAll(db, sql: "SELECT digest FROM asset_links WHERE tenant = ? AND digest IN (\(marks))",
-                                               arguments: StatementArguments(arguments))
-                found.formUnion(rows.compactMap { SHA256Digest(parsing: $0) })
+                arguments += batch.map(\.sqliteValue)
+                let rows = try Data.fetchAll(db, sql: "SELECT digest FROM asset_links WHERE tenant = ? AND digest IN (\(marks))",
+                                             arguments: StatementArguments(arguments))
+                found.formUnion(rows.compactMap(SHA256Digest.init(sqliteValue:)))
             }
             return found
         }
@@ -223,15 +224,15 @@ public final class SQLiteMetadataStore: MetadataStore {
         try await write { db in
             for digest in Set(digests) {
                 try db.execute(sql: "INSERT INTO recording_assets (tenant, recording, digest) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-                               arguments: [tenant, recording, digest.description])
+                               arguments: [tenant, recording, digest.sqliteValue])
             }
         }
     }
 
     public func references(tenant: String, recording: String) async throws -> Set<SHA256Digest> {
         try await read { db in
-            Set(try String.fetchAll(db, sql: "SELECT digest FROM recording_assets WHERE tenant = ? AND recording = ?",
-                                    arguments: [tenant, recording]).compactMap { SHA256Digest(parsing: $0) })
+            Set(try Data.fetchAll(db, sql: "SELECT digest FROM recording_assets WHERE tenant = ? AND recording = ?",
+                                  arguments: [tenant, recording]).compactMap(SHA256Digest.init(sqliteValue:)))
         }
     }
 
@@ -257,7 +258,7 @@ public final class SQLiteMetadataStore: MetadataStore {
             try db.execute(sql: "UPDATE recordings SET event_count = event_count + ?, byte_count = byte_count + ? WHERE tenant = ? AND id = ?",
                            arguments: [events.count, bytes, tenant, recording])
             for asset in newAssets { try SQLiteMetadataStore.upsert(asset, db) }
-            for digest in Set(assets).map(\.description) {
+            for digest in Set(assets).map(\.sqliteValue) {
                 try db.execute(sql: """
                     INSERT INTO asset_links (tenant, digest, linked_at) VALUES (?, ?, ?)
                     ON CONFLICT (tenant, digest) DO UPDATE SET linked_at = MAX(linked_at, excluded.linked_at)
@@ -320,5 +321,25 @@ public final class SQLiteMetadataStore: MetadataStore {
                             firstEvent: row["first_event"], eventCount: row["event_count"], byteCount: row["byte_count"], storedBytes: row["stored_bytes"])
             }
         }
+    }
+}
+
+extension SHA256Digest {
+    /// A digest as SQLite keeps it: its 32 bytes (the text form is more than twice as big,
+    /// in the table and again in its index).
+    var sqliteValue: Data { Data(bytes) }
+
+    init?(sqliteValue: Data) {
+        guard sqliteValue.count == 32 else { return nil }
+        self.init(bytes: sqliteValue)
+    }
+
+    /// `rrstore_digest_bytes(text)`: the migration from text digests (`sha256:<hex>`) to
+    /// their bytes. (SQLite's own `unhex` is newer than the 3.40 Debian ships.)
+    static let fromTextFunction = DatabaseFunction("rrstore_digest_bytes", argumentCount: 1, pure: true) { values in
+        guard let text = String.fromDatabaseValue(values[0]), let digest = SHA256Digest(parsing: text) else {
+            throw RRStoreError(.database, "a stored digest is not sha256:<64 hex>: \(values[0])")
+        }
+        return digest.sqliteValue
     }
 }
