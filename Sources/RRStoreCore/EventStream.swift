@@ -22,6 +22,9 @@ public struct EventStream: ~Copyable {
     /// Events larger than this are rejected instead of buffered without bound.
     public let maxEventSize: Int
     public private(set) var eventCount = 0
+    /// Whether a JSON string may stand where an event object does (events packed by
+    /// rrweb's packer are strings); the handler is then given the string too.
+    public let acceptsStrings: Bool
 
     private var storage: UnsafeMutableRawPointer
     private var capacity: Int
@@ -31,8 +34,9 @@ public struct EventStream: ~Copyable {
     private var position: Position = .beforeInput
     private var retryAtCount = 0     // an incomplete event is retried once count reaches this
 
-    public init(maxEventSize: Int = 64 << 20) {
+    public init(maxEventSize: Int = 64 << 20, acceptsStrings: Bool = false) {
         self.maxEventSize = maxEventSize
+        self.acceptsStrings = acceptsStrings
         capacity = 64 << 10
         storage = .allocate(byteCount: capacity, alignment: 16)
     }
@@ -111,7 +115,7 @@ public struct EventStream: ~Copyable {
                 format = .jsonArray
                 position = .expectEventOrEnd
                 i += 1
-            case (.beforeInput, UInt8(ascii: "{")):
+            case (.beforeInput, UInt8(ascii: "{")), (.beforeInput, UInt8(ascii: "\"")) where acceptsStrings:
                 format = .ndjson
                 position = .expectEvent
             case (.expectEventOrEnd, UInt8(ascii: "]")), (.expectCommaOrEnd, UInt8(ascii: "]")):
@@ -120,7 +124,8 @@ public struct EventStream: ~Copyable {
             case (.expectCommaOrEnd, UInt8(ascii: ",")):
                 position = .expectEvent
                 i += 1
-            case (.expectEventOrEnd, UInt8(ascii: "{")), (.expectEvent, UInt8(ascii: "{")):
+            case (.expectEventOrEnd, UInt8(ascii: "{")), (.expectEvent, UInt8(ascii: "{")),
+                 (.expectEventOrEnd, UInt8(ascii: "\"")) where acceptsStrings, (.expectEvent, UInt8(ascii: "\"")) where acceptsStrings:
                 guard let length = try handleEvent(at: i, isFinal: isFinal, handler) else { return }
                 i += length
                 eventCount += 1
@@ -164,8 +169,8 @@ public struct EventStream: ~Copyable {
     }
 
     /// Splits a whole buffer into its events' bytes, validating each (tests, small bodies).
-    public static func events(in bytes: [UInt8], maxDepth: Int = 512) throws -> [[UInt8]] {
-        var stream = EventStream()
+    public static func events(in bytes: [UInt8], maxDepth: Int = 512, acceptsStrings: Bool = false) throws -> [[UInt8]] {
+        var stream = EventStream(acceptsStrings: acceptsStrings)
         var events: [[UInt8]] = []
         let handler: Handler = { remainder in
             var visitor = ValidatingVisitor()

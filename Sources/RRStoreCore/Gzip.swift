@@ -1,5 +1,13 @@
 import CZlib
 
+/// The framing around deflate data: gzip (`.gz` files, HTTP `Content-Encoding: gzip`) or
+/// zlib (what rrweb's packer and fflate's `zlibSync` write).
+public enum DeflateWrapper: Sendable {
+    case gzip, zlib
+
+    var windowBits: Int32 { self == .gzip ? 15 + 16 : 15 }
+}
+
 /// Streaming gzip decompression over zlib: feed compressed chunks, get decompressed
 /// chunks. Handles multi-member files (as `cat a.gz b.gz` makes) and reports a truncated
 /// or corrupt stream as an error instead of returning short data.
@@ -12,11 +20,10 @@ public final class GzipDecoder {
     public let maxOutputBytes: Int
     public private(set) var totalOut = 0
 
-    public init(chunkSize: Int = 256 << 10, maxOutputBytes: Int = .max) {
+    public init(chunkSize: Int = 256 << 10, maxOutputBytes: Int = .max, wrapper: DeflateWrapper = .gzip) {
         output = [UInt8](repeating: 0, count: chunkSize)
         self.maxOutputBytes = maxOutputBytes
-        // 15 + 16: a gzip wrapper only (a zlib or raw stream is not a .gz file).
-        let status = rr_inflateInit2(&stream, 15 + 16)
+        let status = rr_inflateInit2(&stream, wrapper.windowBits)
         precondition(status == Z_OK, "zlib could not initialise (out of memory)")
     }
 
@@ -94,8 +101,8 @@ public final class GzipDecoder {
     }
 
     /// Decompresses a whole buffer.
-    public static func decompress(_ data: [UInt8], maxOutputBytes: Int = .max) throws -> [UInt8] {
-        let decoder = GzipDecoder(maxOutputBytes: maxOutputBytes)
+    public static func decompress(_ data: [UInt8], maxOutputBytes: Int = .max, wrapper: DeflateWrapper = .gzip) throws -> [UInt8] {
+        let decoder = GzipDecoder(maxOutputBytes: maxOutputBytes, wrapper: wrapper)
         var out = [UInt8]()
         try data.withUnsafeBytes { try decoder.decode($0) { out.append(contentsOf: $0) } }
         try decoder.finish()
@@ -108,9 +115,9 @@ public final class GzipEncoder {
     private var stream = z_stream()
     private var output: [UInt8]
 
-    public init(level: Int32 = 6, chunkSize: Int = 256 << 10) {
+    public init(level: Int32 = 6, chunkSize: Int = 256 << 10, wrapper: DeflateWrapper = .gzip) {
         output = [UInt8](repeating: 0, count: chunkSize)
-        let status = rr_deflateInit2(&stream, level, 15 + 16, 8)
+        let status = rr_deflateInit2(&stream, level, wrapper.windowBits, 8)
         precondition(status == Z_OK, "zlib could not initialise (out of memory)")
     }
 
@@ -146,8 +153,8 @@ public final class GzipEncoder {
         }
     }
 
-    public static func compress(_ data: [UInt8], level: Int32 = 6) throws -> [UInt8] {
-        let encoder = GzipEncoder(level: level)
+    public static func compress(_ data: [UInt8], level: Int32 = 6, wrapper: DeflateWrapper = .gzip) throws -> [UInt8] {
+        let encoder = GzipEncoder(level: level, wrapper: wrapper)
         var out = [UInt8]()
         try data.withUnsafeBytes { try encoder.encode($0) { out.append(contentsOf: $0) } }
         try encoder.finish { out.append(contentsOf: $0) }

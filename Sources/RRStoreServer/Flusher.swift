@@ -10,10 +10,14 @@ import ServiceLifecycle
 ///
 /// Several instances may flush at once: a chunk's key names its first event and its
 /// count, so rivals write identical objects, and the metadata commit lets one win.
-struct Flusher: Service {
+public struct Flusher: Service {
     let state: ServerState
 
-    func run() async throws {
+    public init(state: ServerState) {
+        self.state = state
+    }
+
+    public func run() async throws {
         let policy = state.configuration.flush
         // Services start before the server's own migration step; make sure of the schema.
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
@@ -38,7 +42,7 @@ struct Flusher: Service {
 
     /// Flushes due recordings (all of them when `final`); returns how many chunks it wrote.
     @discardableResult
-    func flushDue(final: Bool) async -> Int {
+    public func flushDue(final: Bool) async -> Int {
         let policy = state.configuration.flush
         let now = ServerState.now()
         var written = 0

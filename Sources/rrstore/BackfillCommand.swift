@@ -37,6 +37,15 @@ struct BackfillCommand: AsyncParsableCommand {
     @Flag(help: "Print the summary as JSON.")
     var json = false
 
+    @Option(help: "For an s3:// SOURCE: the S3 endpoint (env AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL; default AWS).")
+    var s3Endpoint: String?
+
+    @Option(help: "For an s3:// SOURCE: the region (env AWS_REGION; default us-east-1).")
+    var s3Region: String?
+
+    @Option(help: "For an s3:// SOURCE: path or virtual addressing (default virtual on AWS, path with --s3-endpoint).")
+    var s3Addressing: String?
+
     func run() async throws {
         try await reportingErrors {
             let environment = ProcessInfo.processInfo.environment
@@ -44,12 +53,14 @@ struct BackfillCommand: AsyncParsableCommand {
                 throw ValidationError("--server (or RRSTORE_SERVER) is required")
             }
             let client = RRStoreClient(baseURL: server, token: token ?? environment["RRSTORE_TOKEN"])
-            let sessions = try BackfillSource.sessions(in: source)
+            let sessions = try await BackfillSource.sessions(
+                in: source, s3: S3SourceSettings(endpoint: s3Endpoint, region: s3Region, addressing: s3Addressing), environment: environment)
             let checkpointPath = checkpoint ?? ".rrstore-backfill-\(SHA256Digest.hash(Array("\(server)\n\(source)".utf8)).hex.prefix(12)).checkpoint"
             let done = BackfillCheckpoint(path: checkpointPath)
             let present = PresentAssets()
             let started = ContinuousClock.now
-            let progress = BackfillProgress()
+            let progress = BackfillProgress(line: ProgressLine(totalItems: sessions.count, totalBytes: sessions.reduce(0) { $0 + $1.sourceBytes }),
+                                            onTerminal: isatty(STDERR_FILENO) == 1)
             let total = sessions.count
 
             try await withThrowingTaskGroup(of: Void.self) { group in
@@ -60,31 +71,39 @@ struct BackfillCommand: AsyncParsableCommand {
                     next += 1
                     group.addTask {
                         if done.contains(session.relativePath) {
-                            progress.counts.withLock { $0.skipped += 1 }
+                            progress.finished(session, skipped: true)
                             return
                         }
                         let clock = ContinuousClock.now
+                        let sent = Mutex(0.0)
                         do {
-                            let stats = try await BackfillSource.load(session, client: client, present: present)
+                            let stats = try await BackfillSource.load(session, client: client, present: present) { fraction in
+                                let delta = sent.withLock { old in
+                                    defer { old = fraction }
+                                    return (fraction - old) * Double(session.sourceBytes)
+                                }
+                                progress.advance(bytes: delta)
+                            }
                             try done.add(session.relativePath)
                             progress.totals.withLock { $0 += stats }
-                            let n = progress.counts.withLock { $0.loaded += 1; return $0.loaded + $0.skipped + $0.failed.count }
+                            let n = progress.finished(session, remainingBytes: Double(session.sourceBytes) * (1 - sent.withLock { $0 }))
                             let seconds = (ContinuousClock.now - clock).seconds
-                            printError("[\(n)/\(total)] \(session.relativePath) -> \(session.recordingID): \(stats.events) events, "
-                                       + "\(String(format: "%.1f", Double(stats.rawBytes) / 1e6)) MB, \(stats.assetsUploaded) assets uploaded, "
-                                       + "\(String(format: "%.1f", seconds)) s")
+                            progress.log("[\(n)/\(total)] \(session.relativePath) -> \(session.recordingID): \(stats.events) events, "
+                                         + "\(String(format: "%.1f", Double(stats.rawBytes) / 1e6)) MB, \(stats.assetsUploaded) assets uploaded, "
+                                         + "\(String(format: "%.1f", seconds)) s", important: false)
                         } catch let error as NotASession {
-                            let n = progress.counts.withLock { $0.skipped += 1; return $0.loaded + $0.skipped + $0.failed.count }
-                            printError("[\(n)/\(total)] \(session.relativePath): skipped: \(error)")
+                            let n = progress.finished(session, skipped: true)
+                            progress.log("[\(n)/\(total)] \(session.relativePath): skipped: \(error)", important: false)
                         } catch {
-                            let n = progress.counts.withLock { $0.failed.append(session.relativePath); return $0.loaded + $0.skipped + $0.failed.count }
-                            printError("[\(n)/\(total)] \(session.relativePath): failed, skipped: \(error)")
+                            let n = progress.finished(session, failed: true)
+                            progress.log("[\(n)/\(total)] \(session.relativePath): failed, skipped: \(error)", important: true)
                         }
                     }
                 }
                 for _ in 0..<max(1, concurrency) { startNext() }
                 while try await group.next() != nil { startNext() }
             }
+            progress.end()
 
             let stats = progress.totals.withLock { $0 }
             let outcome = progress.counts.withLock { $0 }
@@ -111,9 +130,66 @@ struct BackfillCommand: AsyncParsableCommand {
     }
 }
 
+/// Counts and totals of a running backfill. On a terminal, a progress line redrawn in
+/// place (at most ten times a second) and only failures above it; otherwise a log line per
+/// session.
 final class BackfillProgress: Sendable {
     let totals = Mutex(UploadStats())
     let counts = Mutex((loaded: 0, skipped: 0, failed: [String]()))
+    private let line: Mutex<(value: ProgressLine, drawn: ContinuousClock.Instant?)>
+    private let onTerminal: Bool
+    private let started = ContinuousClock.now
+
+    init(line: ProgressLine, onTerminal: Bool) {
+        self.line = Mutex((line, nil))
+        self.onTerminal = onTerminal
+    }
+
+    func advance(bytes: Double) {
+        line.withLock { $0.value.doneBytes += bytes }
+        redraw(force: false)
+    }
+
+    /// Counts the session as done (loaded, skipped or failed); returns how many are.
+    @discardableResult
+    func finished(_ session: BackfillSession, skipped: Bool = false, failed: Bool = false, remainingBytes: Double? = nil) -> Int {
+        let n = counts.withLock { counts in
+            if failed { counts.failed.append(session.relativePath) } else if skipped { counts.skipped += 1 } else { counts.loaded += 1 }
+            return counts.loaded + counts.skipped + counts.failed.count
+        }
+        line.withLock {
+            $0.value.doneItems += 1
+            if failed { $0.value.failedItems += 1 }
+            $0.value.doneBytes += remainingBytes ?? Double(session.sourceBytes)
+        }
+        redraw(force: false)
+        return n
+    }
+
+    func log(_ message: String, important: Bool) {
+        guard onTerminal else { return printError(message) }
+        guard important else { return }
+        line.withLock { _ in FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8)) }
+        printError(message)
+        redraw(force: true)
+    }
+
+    func end() {
+        guard onTerminal else { return }
+        redraw(force: true)
+        FileHandle.standardError.write(Data("\n".utf8))
+    }
+
+    private func redraw(force: Bool) {
+        guard onTerminal else { return }
+        let now = ContinuousClock.now
+        line.withLock { state in
+            if !force, let drawn = state.drawn, now - drawn < .milliseconds(100) { return }
+            state.drawn = now
+            let text = state.value.render(elapsedSeconds: (now - started).seconds)
+            FileHandle.standardError.write(Data("\r\u{1B}[2K\(text)".utf8))
+        }
+    }
 }
 
 /// Finished sessions, one relative path a line, appended durably as each one finishes.
@@ -166,73 +242,3 @@ func hasTypeField(_ event: [UInt8]) -> Bool {
     }
 }
 
-struct BackfillSession: Sendable {
-    var path: String
-    var relativePath: String
-    var recordingID: String
-}
-
-enum BackfillSource {
-    static let suffixes = [".json", ".ndjson", ".jsonl"]
-
-    static func sessions(in source: String) throws -> [BackfillSession] {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: source, isDirectory: &isDirectory) else {
-            throw RRStoreError(.io, "\(source) does not exist")
-        }
-        guard isDirectory.boolValue else {
-            let name = (source as NSString).lastPathComponent
-            return [BackfillSession(path: source, relativePath: name, recordingID: recordingID(for: name))]
-        }
-        let root = source.hasSuffix("/") ? source : source + "/"
-        let files = (FileManager.default.enumerator(atPath: source)?.allObjects as? [String] ?? [])
-            .filter { path in suffixes.contains { path.hasSuffix($0) || path.hasSuffix($0 + ".gz") } }
-            .sorted()
-        return files.map { BackfillSession(path: root + $0, relativePath: $0, recordingID: recordingID(for: $0)) }
-    }
-
-    /// The path without its extensions, `/` as `_`, other bytes outside the id alphabet as
-    /// `-`; long paths keep a prefix and a hash, so ids stay unique and at most 128 bytes.
-    static func recordingID(for relativePath: String) -> String {
-        var name = relativePath
-        if name.hasSuffix(".gz") { name.removeLast(3) }
-        for suffix in suffixes where name.hasSuffix(suffix) { name.removeLast(suffix.count) }
-        let mapped = String(String.UnicodeScalarView(name.unicodeScalars.map { scalar -> Unicode.Scalar in
-            if scalar == "/" { return "_" }
-            let allowed = scalar.isASCII && (CharacterSet.alphanumerics.contains(scalar) || scalar == "." || scalar == "_" || scalar == "-")
-            return allowed ? scalar : "-"
-        }))
-        guard mapped.utf8.count > 128 else { return mapped }
-        return String(mapped.prefix(100)) + "-" + SHA256Digest.hash(Array(relativePath.utf8)).hex.prefix(20)
-    }
-
-    /// Events per request: at most this many, and about this many raw bytes.
-    static let batchEvents = 1000
-    static let batchBytes = 8 << 20
-
-    static func load(_ session: BackfillSession, client: RRStoreClient, present: PresentAssets) async throws -> UploadStats {
-        var bytes = try FileSystem.readAll(session.path)
-        if bytes.starts(with: [0x1F, 0x8B]) { bytes = try GzipDecoder.decompress(bytes) }
-        let events = try EventStream.events(in: bytes)
-        bytes = []
-        guard !events.isEmpty, events.allSatisfy(hasTypeField) else { throw NotASession(path: session.relativePath) }
-        _ = try await client.createRecording(id: session.recordingID)
-        var stats = UploadStats()
-        var batch: [UInt8] = []
-        var inBatch = 0, number = 0
-        func send() async throws {
-            stats += try await client.appendEvents(session.recordingID, events: batch, idempotencyKey: "backfill-\(number)", present: present)
-            number += 1
-            batch.removeAll(keepingCapacity: true)
-            inBatch = 0
-        }
-        for event in events {
-            batch += event
-            batch.append(UInt8(ascii: "\n"))
-            inBatch += 1
-            if inBatch >= batchEvents || batch.count >= batchBytes { try await send() }
-        }
-        if inBatch > 0 { try await send() }
-        return stats
-    }
-}

@@ -78,7 +78,7 @@ struct Bench {
     }
 
     func run() async throws -> Report {
-        let sessions = try BackfillSource.sessions(in: corpus)
+        let sessions = try await BackfillSource.sessions(in: corpus, s3: S3SourceSettings(), environment: [:])
         let directory = keep ?? FileManager.default.temporaryDirectory.appendingPathComponent("rrstore-bench-\(UUID().uuidString)").path
         try FileSystem.makeDirectories(directory)
         defer { if keep == nil { try? FileManager.default.removeItem(atPath: directory) } }
@@ -91,9 +91,10 @@ struct Bench {
         var rewriteSeconds = 0.0
         var rewriter = Rewriter()
         for session in sessions {
-            var bytes = try FileSystem.readAll(session.path)
+            guard case .file(let path) = session.origin else { continue }
+            var bytes = try FileSystem.readAll(path)
             if bytes.starts(with: [0x1F, 0x8B]) { bytes = try GzipDecoder.decompress(bytes) }
-            let events = try EventStream.events(in: bytes)
+            let events = try await BackfillSource.events(of: session)
             guard !events.isEmpty, events.allSatisfy(hasTypeField) else { raws.append([]); gzips.append(0); continue }
             let start = ContinuousClock.now
             for event in events {
@@ -126,6 +127,9 @@ struct Bench {
                 totals += try await BackfillSource.load(session, client: client, present: present)
                 raw += rawSessions[index].count
                 gzip += gzipSizes[index]
+                // Measured as it would be at rest: events flushed to chunks, the database compacted.
+                await Flusher(state: state).flushDue(final: true)
+                try await metadata.compact()
                 points.append(Point(sessions: points.count + 1, raw: raw, gzip: gzip, rrstore: try Bench.diskBytes(store).total))
             }
             return (totals, points.count, points)

@@ -1,6 +1,7 @@
 import Foundation
 import RRStoreClient
 import RRStoreCore
+import RRStoreStorage
 import Testing
 
 /// `rrstore backfill` into a live `rrstore serve`: the corpus comes back equal, a second
@@ -20,8 +21,10 @@ import Testing
         var seconds: Double
     }
 
-    func backfill(_ source: String, server: ServeCrashTests.Server, checkpoint: String) throws -> (CLI.Result, Summary?) {
-        let result = try CLI.run(["backfill", source, "--server", "http://127.0.0.1:\(server.port)", "--checkpoint", checkpoint, "--json"])
+    func backfill(_ source: String, server: ServeCrashTests.Server, checkpoint: String, extra: [String] = [],
+                  environment: [String: String] = [:]) throws -> (CLI.Result, Summary?) {
+        let result = try CLI.run(["backfill", source, "--server", "http://127.0.0.1:\(server.port)", "--checkpoint", checkpoint, "--json"] + extra,
+                                 environment: environment)
         return (result, try? JSONDecoder().decode(Summary.self, from: result.stdout))
     }
 
@@ -75,6 +78,104 @@ import Testing
         #expect(result.stderr.contains("a/cut.json.gz") && result.stderr.contains("broken.json"))
         #expect(Data(try await server.client.readEvents("a_good")) == (try Corpus.eventsAsNDJSON(good)))
         #expect(try await server.client.recording("broken") == nil, "nothing of a broken file is stored")
+    }
+
+
+    @Test func packedEventsAreUnpacked() async throws {
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("rrstore-backfill-packed-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: work + "/src", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        // A session as rrweb's packer leaves it: a JSON array of packed strings (and a few
+        // events left as objects), gzipped.
+        let url = try Corpus.sessions()[0]
+        let events = try EventStream.events(in: try GzipDecoder.decompress(Array(try Data(contentsOf: url))))
+        var array: [UInt8] = [UInt8(ascii: "[")]
+        for (index, event) in events.enumerated() {
+            if index > 0 { array.append(UInt8(ascii: ",")) }
+            array += index % 10 == 3 ? event : try PackedEvent.pack(event)
+        }
+        array.append(UInt8(ascii: "]"))
+        try Data(try GzipEncoder.compress(array)).write(to: URL(fileURLWithPath: work + "/src/packed.json.gz"))
+        let server = try ServeCrashTests.Server(data: work + "/data")
+        defer { server.terminate() }
+        let (result, summary) = try backfill(work + "/src", server: server, checkpoint: work + "/cp")
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(summary?.sessions == 1 && summary?.events == events.count)
+        #expect(Data(try await server.client.readEvents("packed")) == (try Corpus.eventsAsNDJSON(url)), "unpacked to the recorder's exact text")
+    }
+
+    /// The original pipeline's layout: Firehose objects under
+    /// `rrweb/recordings/sessionId=<id>/` of a bucket in moto, records one JSON object a
+    /// line (or run together), `rrwebEvent` or `events`, some objects gzipped, some events
+    /// packed. Every corpus session goes in this way and comes back equal.
+    @Test(.enabled(if: ProcessInfo.processInfo.environment["RRSTORE_TEST_S3_ENDPOINT"] != nil || ProcessInfo.processInfo.environment["CI"] == "true"))
+    func aFirehoseLayoutInS3IsReadSessionBySession() async throws {
+        guard let endpoint = ProcessInfo.processInfo.environment["RRSTORE_TEST_S3_ENDPOINT"] else {
+            throw RRStoreError(.invalidConfiguration, "run through scripts/test.sh: it starts moto")
+        }
+        let bucket = "rrstore-firehose-\(UUID().uuidString.lowercased().prefix(12))"
+        let credentials = AWSCredentials(accessKeyID: "a", secretAccessKey: "b")
+        let store = try S3BlobStore(configuration: S3Configuration(endpoint: endpoint, bucket: bucket, prefix: "legacy/", credentials: credentials))
+        try await store.createBucketIfMissing()
+        // Something else in the bucket is left alone.
+        _ = try await store.put(try BlobKey("rrweb/recordings/README.txt"), bytes: Array("not a session".utf8))
+        _ = try await store.put(try BlobKey("elsewhere/sessionId=x/file"), bytes: Array("{}".utf8))
+
+        let sessions = try Corpus.sessions()
+        var expected: [String: Data] = [:]
+        for (number, url) in sessions.enumerated() {
+            let id = "\(url.deletingLastPathComponent().lastPathComponent)-\(number)"
+            let events = try EventStream.events(in: try GzipDecoder.decompress(Array(try Data(contentsOf: url))))
+            expected[id] = try Corpus.eventsAsNDJSON(url)
+            var objects: [[UInt8]] = [[]]
+            var index = 0
+            while index < events.count {
+                var record = Array("{\"sessionId\":\"\(id)\",".utf8)
+                let take: Int
+                if index % 3 == 0 {
+                    take = 1
+                    record += Array("\"sequence\":\(index),\"rrwebEvent\":".utf8) + (index % 7 == 0 ? try PackedEvent.pack(events[index]) : events[index])
+                } else {
+                    take = min(25, events.count - index)
+                    record += Array("\"events\":[".utf8)
+                    for (offset, event) in events[index..<(index + take)].enumerated() {
+                        if offset > 0 { record.append(UInt8(ascii: ",")) }
+                        record += offset % 5 == 4 ? try PackedEvent.pack(event) : event
+                    }
+                    record.append(UInt8(ascii: "]"))
+                }
+                record.append(UInt8(ascii: "}"))
+                // Firehose runs records together unless the producer adds newlines: both occur.
+                if number % 2 == 0 { record.append(UInt8(ascii: "\n")) }
+                objects[objects.count - 1] += record
+                if objects[objects.count - 1].count > 2 << 20 { objects.append([]) }
+                index += take
+            }
+            for (part, object) in objects.enumerated() where !object.isEmpty {
+                let key = try BlobKey("rrweb/recordings/sessionId=\(id)/rrweb-firehose-1-2024-01-01-00-\(part < 10 ? "0" : "")\(part)-00-abc")
+                _ = try await store.put(key, bytes: part % 2 == 0 ? try GzipEncoder.compress(object) : object)
+            }
+        }
+
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("rrstore-backfill-s3-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        let server = try ServeCrashTests.Server(data: work + "/data")
+        defer { server.terminate() }
+        let (result, summary) = try backfill("s3://\(bucket)/legacy", server: server, checkpoint: work + "/cp", extra: ["--s3-endpoint", endpoint],
+                                             environment: ["AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(summary?.sessions == sessions.count && summary?.failed_sessions.isEmpty == true)
+        for (id, ndjson) in expected {
+            #expect(Data(try await server.client.readEvents(id)) == ndjson, "\(id) reads back equal to its source")
+        }
+        // Resumable like any other source.
+        let (_, again) = try backfill("s3://\(bucket)/legacy", server: server, checkpoint: work + "/cp", extra: ["--s3-endpoint", endpoint],
+                                      environment: ["AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b"])
+        #expect(again?.sessions == 0 && again?.skipped_sessions == sessions.count)
+        let missingKeys = try CLI.run(["backfill", "s3://\(bucket)/legacy", "--server", "http://127.0.0.1:\(server.port)"],
+                                     environment: ["AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": ""])
+        #expect(missingKeys.status != 0 && missingKeys.stderr.contains("AWS_ACCESS_KEY_ID"), "\(missingKeys.stderr)")
     }
 }
 
