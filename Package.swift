@@ -9,6 +9,7 @@ let package = Package(
         .library(name: "RRStoreStorage", targets: ["RRStoreStorage"]),
         .library(name: "RRStoreServer", targets: ["RRStoreServer"]),
         .library(name: "RRStoreClient", targets: ["RRStoreClient"]),
+        .library(name: "RRStoreAuth", targets: ["RRStoreAuth"]),
         .executable(name: "rrstore", targets: ["rrstore"]),
         .executable(name: "rrstore-storage-bench", targets: ["StorageBench"]),
     ],
@@ -58,11 +59,14 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Who a request is: JWT (RS256/ES256 through JWKS, HS256), static tokens. Pure: keys
+        // and tokens in, a verified subject out; fetching a JWKS is the server's business.
+        .target(name: "RRStoreAuth", dependencies: ["RRStoreCore", "CCrypto"]),
         // The HTTP service: routes, ingest and the flusher, metrics.
         .target(
             name: "RRStoreServer",
             dependencies: [
-                "RRStoreCore", "RRStoreStorage",
+                "RRStoreCore", "RRStoreStorage", "RRStoreAuth",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -79,7 +83,7 @@ let package = Package(
         .executableTarget(
             name: "rrstore",
             dependencies: [
-                "RRStoreCore", "RRStoreStorage", "RRStoreServer", "RRStoreClient",
+                "RRStoreCore", "RRStoreStorage", "RRStoreServer", "RRStoreClient", "RRStoreAuth",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -82,26 +82,46 @@ extension RRStoreClient {
             present.insert(slice.filter { !lacking.contains($0) })
         }
 
-        // Uploads, a few at a time; the order of extraction puts children before the trees
-        // that reference them.
-        try await withThrowingTaskGroup(of: Int.self) { group in
-            var next = 0
-            func startNext() {
-                guard next < missing.count else { return }
-                let digest = missing[next]
-                let asset = assets[digest]!
-                next += 1
-                group.addTask {
-                    try await self.putAsset(digest, bytes: asset.bytes, mediaType: asset.mediaType)
-                    return asset.bytes.count
+        // Uploads, a few at a time. A tree (or nested text) may only be uploaded once the
+        // assets it references are (the server checks), so each waits for its children.
+        let missingSet = Set(missing)
+        var waitingOn: [SHA256Digest: Int] = [:]
+        var parents: [SHA256Digest: [SHA256Digest]] = [:]
+        var ready: [SHA256Digest] = []
+        for digest in missing {
+            let children = assets[digest]!.bytes.withUnsafeBytes { ReferenceMentions.digests(in: $0) }
+                .filter { $0 != digest && missingSet.contains($0) }
+            waitingOn[digest] = children.count
+            for child in children { parents[child, default: []].append(digest) }
+            if children.isEmpty { ready.append(digest) }
+        }
+        ready.reverse()  // popLast takes them in extraction order
+        try await withThrowingTaskGroup(of: (SHA256Digest, Int).self) { group in
+            var running = 0
+            func startReady() {
+                while running < max(1, uploadConcurrency), let digest = ready.popLast() {
+                    let asset = assets[digest]!
+                    running += 1
+                    group.addTask {
+                        try await self.putAsset(digest, bytes: asset.bytes, mediaType: asset.mediaType)
+                        return (digest, asset.bytes.count)
+                    }
                 }
             }
-            for _ in 0..<max(1, uploadConcurrency) { startNext() }
-            while let bytes = try await group.next() {
+            startReady()
+            while let (digest, bytes) = try await group.next() {
+                running -= 1
                 stats.assetsUploaded += 1
                 stats.assetBytesUploaded += bytes
-                startNext()
+                for parent in parents[digest] ?? [] {
+                    waitingOn[parent]! -= 1
+                    if waitingOn[parent] == 0 { ready.insert(parent, at: 0) }
+                }
+                startReady()
             }
+        }
+        guard stats.assetsUploaded == missing.count else {
+            throw RRStoreError(RRStoreError.Code("upload_order"), "\(missing.count - stats.assetsUploaded) assets reference each other in a cycle and cannot be uploaded")
         }
         present.insert(missing)
 

@@ -40,3 +40,50 @@ public enum ReferenceScanner {
         }
     }
 }
+
+/// Every digest an asset's bytes mention as a reference (`rrasset:sha256:<hex>` or
+/// `rrtree:sha256:<hex>`), anywhere, fed in pieces of any size. What a tree or nested text
+/// asset can make a reader fetch is among these, so a server checks them before it lets a
+/// tenant upload the asset.
+public struct ReferenceMentions {
+    public private(set) var digests: Set<SHA256Digest> = []
+    /// The end of the previous piece, where a mention may have begun.
+    private var carry: [UInt8] = []
+    private static let longest = AssetReference.assetPrefix.count + 64
+
+    public init() {}
+
+    public static func digests(in bytes: UnsafeRawBufferPointer) -> Set<SHA256Digest> {
+        var scanner = ReferenceMentions()
+        scanner.feed(bytes)
+        return scanner.digests
+    }
+
+    public mutating func feed(_ piece: UnsafeRawBufferPointer) {
+        guard !piece.isEmpty else { return }
+        if carry.isEmpty {
+            scan(piece)
+        } else {
+            // Only the seam needs the copy: mentions that start in the carried bytes.
+            let seam = carry + piece.prefix(Self.longest)
+            seam.withUnsafeBytes { scan($0, startsBefore: carry.count) }
+            scan(piece)
+        }
+        carry = Array((carry + piece.suffix(Self.longest - 1)).suffix(Self.longest - 1))
+    }
+
+    private mutating func scan(_ text: UnsafeRawBufferPointer, startsBefore limit: Int = .max) {
+        var i = 0
+        let count = text.count
+        while i + 14 + 64 <= count && i < limit {
+            guard text[i] == UInt8(ascii: "r"), text[i + 1] == UInt8(ascii: "r") else { i += 1; continue }
+            for prefix in [AssetReference.assetPrefix, AssetReference.treePrefix] where i + prefix.count + 64 <= count {
+                guard UnsafeRawBufferPointer(rebasing: text[i..<(i + prefix.count)]).elementsEqual(prefix),
+                      let digest = SHA256Digest(hexBytes: UnsafeRawBufferPointer(rebasing: text[(i + prefix.count)..<(i + prefix.count + 64)]))
+                else { continue }
+                digests.insert(digest)
+            }
+            i += 1
+        }
+    }
+}

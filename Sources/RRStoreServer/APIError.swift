@@ -9,11 +9,14 @@ public struct APIError: HTTPResponseError, CustomStringConvertible {
     public var status: HTTPResponse.Status
     public var code: String
     public var message: String
+    /// Extra response headers (e.g. `WWW-Authenticate` on a 401).
+    public var headers: HTTPFields
 
-    public init(_ status: HTTPResponse.Status, _ code: String, _ message: String) {
+    public init(_ status: HTTPResponse.Status, _ code: String, _ message: String, headers: HTTPFields = [:]) {
         self.status = status
         self.code = code
         self.message = message
+        self.headers = headers
     }
 
     public var description: String { "\(status.code) \(code): \(message)" }
@@ -24,7 +27,9 @@ public struct APIError: HTTPResponseError, CustomStringConvertible {
         body += Array(#"","message":""#.utf8)
         Array(message.utf8).withUnsafeBytes { JSONStringCoding.appendEscaped($0, to: &body) }
         body += Array("\"}}\n".utf8)
-        return Response(status: status, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: body)))
+        var fields = headers
+        fields[.contentType] = "application/json"
+        return Response(status: status, headers: fields, body: ResponseBody(byteBuffer: ByteBuffer(bytes: body)))
     }
 
     static func notFound(_ what: String) -> APIError { APIError(.notFound, "not_found", what) }

@@ -21,6 +21,7 @@ public struct ServerState: Sendable {
     let assetCache: AssetCache
     let linkCache = LinkCache()
     let ingestLimiter: AsyncLimiter
+    let authenticator: Authenticator
     let logger: Logger
 
     public init(configuration: ServerConfiguration, blobs: any BlobStore, metadata: any MetadataStore,
@@ -31,6 +32,8 @@ public struct ServerState: Sendable {
         self.metrics = metrics
         self.assetCache = AssetCache(capacityBytes: configuration.assetCacheBytes)
         self.ingestLimiter = AsyncLimiter(limit: configuration.limits.maxConcurrentIngest)
+        self.authenticator = Authenticator(configuration: configuration.auth, localTenant: configuration.localTenant,
+                                           metrics: metrics, logger: logger)
         self.logger = logger
     }
 
@@ -55,7 +58,7 @@ public func buildApplication(
         router.middlewares.add(cors)
     }
     router.middlewares.add(ErrorMiddleware())
-    router.middlewares.add(LocalTenantMiddleware(tenant: state.configuration.localTenant))
+    router.middlewares.add(AuthMiddleware(authenticator: state.authenticator))
 
     RecordingRoutes(state: state).register(on: router)
     EventRoutes(state: state).register(on: router)
@@ -75,7 +78,10 @@ public func buildApplication(
         onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
         logger: state.logger
     )
-    app.beforeServerStarts { try await state.metadata.migrate() }
+    app.beforeServerStarts {
+        try await state.authenticator.prepare()
+        try await state.metadata.migrate()
+    }
     return app
 }
 

@@ -82,6 +82,7 @@ struct AssetRoutes {
         var known = linked != nil
         if !known { known = try await state.metadata.indexedAssets(among: [digest]).contains(digest) }
         var hasher = SHA256Hasher()
+        var mentions = ReferenceMentions()
         var memory: [UInt8] = []
         var spool: SpoolFile?
         var size = 0
@@ -89,7 +90,10 @@ struct AssetRoutes {
         for try await piece in request.body {
             size += piece.readableBytes
             guard size <= limit else { throw APIError(.contentTooLarge, "too_large", "assets are at most \(limit) bytes") }
-            piece.withUnsafeReadableBytes { hasher.update($0) }
+            piece.withUnsafeReadableBytes {
+                hasher.update($0)
+                mentions.feed($0)
+            }
             // Bytes the store already holds only need hashing: the upload proves possession.
             if known { continue }
             if spool == nil && memory.count + piece.readableBytes <= Self.inMemoryUploadBytes {
@@ -106,6 +110,17 @@ struct AssetRoutes {
         let actual = hasher.finalize()
         guard actual == digest else {
             throw APIError(.unprocessableContent, "digest_mismatch", "the body hashes to \(actual), not \(digest); nothing was stored")
+        }
+        // A tree or nested text names other assets, which reads would fetch along with it:
+        // the tenant must hold those already (clients upload children first).
+        let mentioned = mentions.digests.subtracting([digest])
+        if !mentioned.isEmpty {
+            let held = try await state.metadata.linked(tenant: context.tenant, among: Array(mentioned))
+            let unknown = mentioned.subtracting(held).sorted()
+            if !unknown.isEmpty {
+                throw APIError(.unprocessableContent, "unknown_assets",
+                               "this asset references \(unknown.count) asset(s) this tenant has not uploaded, e.g. \(unknown[0]); upload those first; nothing was stored")
+            }
         }
         let now = ServerState.now()
         if let linked, now - linked.lastTouched < 3_600_000 {
@@ -131,7 +146,9 @@ struct AssetRoutes {
         } else {
             state.metrics.assetsReused.increment()
         }
-        return Response(status: created ? .created : .ok, headers: [.eTag: "\"\(digest)\""])
+        // 201 when this tenant did not hold the asset before, whether or not another tenant
+        // had stored the same bytes: the answer must not tell.
+        return Response(status: linked == nil ? .created : .ok, headers: [.eTag: "\"\(digest)\""])
     }
 
     private func read(_ request: Request, _ context: RRStoreRequestContext, includeBody: Bool) async throws -> Response {

@@ -19,6 +19,8 @@ public struct ServerConfiguration: Sendable {
     public var spoolDirectory = "/tmp"
     /// The tenant of every request while auth is off.
     public var localTenant = "local"
+    /// Who may call, as which tenant (`none`: everyone, as the local tenant).
+    public var auth = AuthConfiguration()
 
     public init() {}
 

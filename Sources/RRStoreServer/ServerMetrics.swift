@@ -42,6 +42,18 @@ public final class ServerMetrics: Sendable {
         flushFailures = counter("rrstore_flush_failures_total")
     }
 
+    private let authFailureCounters = Mutex<[String: CoreMetrics.Counter]>([:])
+
+    /// Refused tokens, by reason (`expired`, `bad_signature`, ...).
+    func authFailures(_ reason: String) -> CoreMetrics.Counter {
+        authFailureCounters.withLock { cache in
+            if let found = cache[reason] { return found }
+            let made = CoreMetrics.Counter(label: "rrstore_auth_failures_total", dimensions: [("reason", reason)], factory: factory)
+            cache[reason] = made
+            return made
+        }
+    }
+
     /// Per-route handles, made once: the registry's lookup by name and labels is not free.
     private let requestMetrics = Mutex<[String: (CoreMetrics.Counter, CoreMetrics.Timer)]>([:])
 

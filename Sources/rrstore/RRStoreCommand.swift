@@ -1,4 +1,5 @@
 import ArgumentParser
+import RRStoreAuth
 import RRStoreCore
 import RRStoreStorage
 
@@ -18,6 +19,9 @@ func reportingErrors(_ body: () throws -> Void) throws {
     } catch let error as RRStoreError {
         printError("rrstore: error: \(error)")
         throw ExitCode.failure
+    } catch let error as AuthError {
+        printError("rrstore: error: \(error)")
+        throw ExitCode.failure
     }
 }
 
@@ -26,6 +30,9 @@ func reportingErrors(_ body: () async throws -> Void) async throws {
     do {
         try await body()
     } catch let error as RRStoreError {
+        printError("rrstore: error: \(error)")
+        throw ExitCode.failure
+    } catch let error as AuthError {
         printError("rrstore: error: \(error)")
         throw ExitCode.failure
     }

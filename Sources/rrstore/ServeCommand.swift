@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import RRStoreAuth
 import RRStoreCore
 import RRStoreServer
 import RRStoreStorage
@@ -12,7 +13,8 @@ struct ServeCommand: AsyncParsableCommand {
         discussion: """
         Every flag has an RRSTORE_* environment variable (flags win). SIGTERM or SIGINT shut \
         down gracefully: requests in flight finish and pending events are flushed to chunks. \
-        Auth is off in this version: do not expose the service beyond a trusted network.
+        With --auth none (the default) every request is one local tenant: never expose such a \
+        service beyond your own machine or a trusted network.
         """
     )
 
@@ -44,6 +46,7 @@ struct ServeCommand: AsyncParsableCommand {
     var logLevel: String?
 
     @OptionGroup var storage: StorageOptions
+    @OptionGroup var auth: AuthOptions
 
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
@@ -80,6 +83,11 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.spoolDirectory = environment["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
 
         try await reportingErrors {
+            configuration.auth = try auth.resolve(environment: environment)
+            try configuration.auth.validate()
+            if configuration.auth.mode == .none && !["127.0.0.1", "localhost", "::1"].contains(configuration.host) {
+                logger.warning("auth is off and the service listens on \(configuration.host): anyone who reaches it can read and write everything")
+            }
             let stores = try storage.resolve()
             let blobs = try stores.makeBlobStore(environment: environment)
             let metadata = try await stores.makeMetadataStore(logger: logger)

@@ -17,17 +17,6 @@ public struct RRStoreRequestContext: RequestContext {
     public var maxUploadSize: Int { 64 << 20 }
 }
 
-/// Auth off: every request belongs to the one local tenant.
-struct LocalTenantMiddleware: RouterMiddleware {
-    let tenant: String
-    func handle(_ request: Request, context: RRStoreRequestContext,
-                next: (Request, RRStoreRequestContext) async throws -> Response) async throws -> Response {
-        var context = context
-        context.tenant = tenant
-        return try await next(request, context)
-    }
-}
-
 extension HTTPField.Name {
     static let idempotencyKey = HTTPField.Name("Idempotency-Key")!
     /// `1`: the events were rewritten by the client; their references stay as they are.
