@@ -102,15 +102,20 @@ let package = Package(
             ]
         ),
         .testTarget(
+            name: "RRStoreAuthTests",
+            dependencies: ["RRStoreAuth", "RRStoreCore"]
+        ),
+        .testTarget(
             name: "RRStoreStorageTests",
             dependencies: ["RRStoreCore", "RRStoreStorage", .product(name: "GRDB", package: "GRDB.swift")]
         ),
         .testTarget(
             name: "RRStoreServerTests",
             dependencies: [
-                "RRStoreCore", "RRStoreStorage", "RRStoreServer", "RRStoreClient",
+                "RRStoreCore", "RRStoreStorage", "RRStoreServer", "RRStoreClient", "RRStoreAuth",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Hummingbird", package: "hummingbird"),
             ],
             // The corpus checks walk ~100 MB per pass; unoptimized they dominate the run.
             swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]

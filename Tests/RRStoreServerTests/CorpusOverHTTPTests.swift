@@ -68,6 +68,37 @@ import Testing
         }
     }
 
+    /// With JWT auth on, every session goes in through the client library (local rewrite,
+    /// have-set, uploads children first, rewritten events) as one tenant and comes back
+    /// byte for byte; a second tenant sees none of it and must upload every asset itself.
+    @Test func everySessionRoundTripsWithAuthOn() async throws {
+        let jwks = JWKSServer()
+        try jwks.publish([("k1", AuthTests.rsa)])
+        let stores = try await SharedStores(.embedded)
+        let sessions = try Corpus.sessions()
+        try await jwks.run { url in
+            try await withServer(stores, configure: AuthTests.jwt(url)) { server in
+                let alice = RRStoreClient(baseURL: server.url, token: try AuthTests.token("alice"), retry: .init(attempts: 1))
+                let present = PresentAssets()
+                for url in sessions {
+                    let id = Corpus.recordingID(url)
+                    let json = try GzipDecoder.decompress(Array(try Data(contentsOf: url)))
+                    _ = try await alice.createRecording(id: id)
+                    _ = try await alice.appendEvents(id, events: json, idempotencyKey: "one", present: present)
+                    #expect(try await alice.readEvents(id) == (try expectedNDJSON(json)), "\(id) round trip with auth on")
+                }
+                let bob = RRStoreClient(baseURL: server.url, token: try AuthTests.token("bob"), retry: .init(attempts: 1))
+                #expect(try await bob.listRecordings().recordings.isEmpty)
+                let first = sessions[0]
+                let json = try GzipDecoder.decompress(Array(try Data(contentsOf: first)))
+                _ = try await bob.createRecording(id: "mine")
+                let stats = try await bob.appendEvents("mine", events: json, idempotencyKey: "one")
+                #expect(stats.assetsUploaded > 0, "bob proves every asset himself, though alice stored them all")
+                #expect(try await bob.readEvents("mine") == (try expectedNDJSON(json)))
+            }
+        }
+    }
+
     /// Two instances on one pair of stores: what one accepts, the other serves.
     @Test func twoInstancesShareOneS3AndPostgres() async throws {
         let kinds = TestStores.available
