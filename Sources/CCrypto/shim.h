@@ -14,22 +14,26 @@
    macros, OSSL_PARAM arrays): public keys from JWK parameters, SHA-256 signatures with
    them, and the JWS <-> DER forms of ECDSA signatures. NULL or 0 means failure. */
 
+/* A public key of `type` ("RSA", "EC") from the parameters pushed to `build`. */
+static inline EVP_PKEY *rr_public_key_from(const char *type, OSSL_PARAM_BLD *build) {
+    EVP_PKEY *key = NULL;
+    OSSL_PARAM *params = OSSL_PARAM_BLD_to_param(build);
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, type, NULL);
+    if (params && ctx && EVP_PKEY_fromdata_init(ctx) > 0
+        && EVP_PKEY_fromdata(ctx, &key, EVP_PKEY_PUBLIC_KEY, params) <= 0) key = NULL;
+    EVP_PKEY_CTX_free(ctx);
+    OSSL_PARAM_free(params);
+    return key;
+}
+
 /* An RSA public key from its modulus and exponent (big-endian, unsigned). */
 static inline EVP_PKEY *rr_rsa_public_key(const unsigned char *n, size_t n_len, const unsigned char *e, size_t e_len) {
     EVP_PKEY *key = NULL;
     BIGNUM *bn_n = BN_bin2bn(n, (int)n_len, NULL), *bn_e = BN_bin2bn(e, (int)e_len, NULL);
     OSSL_PARAM_BLD *build = OSSL_PARAM_BLD_new();
-    OSSL_PARAM *params = NULL;
-    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL);
-    if (bn_n && bn_e && build && ctx
+    if (bn_n && bn_e && build
         && OSSL_PARAM_BLD_push_BN(build, OSSL_PKEY_PARAM_RSA_N, bn_n)
-        && OSSL_PARAM_BLD_push_BN(build, OSSL_PKEY_PARAM_RSA_E, bn_e)
-        && (params = OSSL_PARAM_BLD_to_param(build)) != NULL
-        && EVP_PKEY_fromdata_init(ctx) > 0) {
-        if (EVP_PKEY_fromdata(ctx, &key, EVP_PKEY_PUBLIC_KEY, params) <= 0) key = NULL;
-    }
-    EVP_PKEY_CTX_free(ctx);
-    OSSL_PARAM_free(params);
+        && OSSL_PARAM_BLD_push_BN(build, OSSL_PKEY_PARAM_RSA_E, bn_e)) key = rr_public_key_from("RSA", build);
     OSSL_PARAM_BLD_free(build);
     BN_free(bn_n);
     BN_free(bn_e);
@@ -40,17 +44,9 @@ static inline EVP_PKEY *rr_rsa_public_key(const unsigned char *n, size_t n_len, 
 static inline EVP_PKEY *rr_p256_public_key(const unsigned char *point, size_t point_len) {
     EVP_PKEY *key = NULL;
     OSSL_PARAM_BLD *build = OSSL_PARAM_BLD_new();
-    OSSL_PARAM *params = NULL;
-    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
-    if (build && ctx
+    if (build
         && OSSL_PARAM_BLD_push_utf8_string(build, OSSL_PKEY_PARAM_GROUP_NAME, "prime256v1", 0)
-        && OSSL_PARAM_BLD_push_octet_string(build, OSSL_PKEY_PARAM_PUB_KEY, point, point_len)
-        && (params = OSSL_PARAM_BLD_to_param(build)) != NULL
-        && EVP_PKEY_fromdata_init(ctx) > 0) {
-        if (EVP_PKEY_fromdata(ctx, &key, EVP_PKEY_PUBLIC_KEY, params) <= 0) key = NULL;
-    }
-    EVP_PKEY_CTX_free(ctx);
-    OSSL_PARAM_free(params);
+        && OSSL_PARAM_BLD_push_octet_string(build, OSSL_PKEY_PARAM_PUB_KEY, point, point_len)) key = rr_public_key_from("EC", build);
     OSSL_PARAM_BLD_free(build);
     return key;
 }

@@ -24,8 +24,9 @@ public enum RehydrateMode: Sendable, Equatable {
     /// Every reference put back: the original bytes exactly.
     case inline
     /// Base64 data-URI assets become `<base>/assets/sha256:<hex>` URLs (inside text too);
-    /// text and tree assets are put back inline.
-    case url(base: String)
+    /// text and tree assets are put back inline. With a signer, each URL carries a
+    /// signed query (see `AssetURLSigner`).
+    case url(base: String, signer: AssetURLSigner? = nil)
 }
 
 /// Puts assets back: the exact inverse of `Rewriter`, or with data-URI assets as URLs.
@@ -33,15 +34,18 @@ public struct Rehydrator {
     public let mode: RehydrateMode
     public let maxDepth: Int
     private let urlPrefix: [UInt8]
+    private let signer: AssetURLSigner?
 
     public init(mode: RehydrateMode = .inline, maxDepth: Int = 512) {
         self.mode = mode
         self.maxDepth = maxDepth
-        if case .url(var base) = mode {
+        if case .url(var base, let signer) = mode {
             while base.hasSuffix("/") { base.removeLast() }
             urlPrefix = Array((base + "/assets/").utf8)
+            self.signer = signer
         } else {
             urlPrefix = []
+            signer = nil
         }
     }
 
@@ -137,6 +141,7 @@ public struct Rehydrator {
         urlPrefix.withUnsafeBytes { JSONStringCoding.appendEscaped($0, to: &out) }
         out.append(contentsOf: SHA256Digest.prefix.utf8)
         digest.appendHex(to: &out)
+        if let signer { out.append(contentsOf: signer.query(for: digest).utf8) }
     }
 
     /// Text with embedded `data:<header>,rrasset:sha256:<hex>` payload references.

@@ -74,7 +74,7 @@ struct EventRoutes {
         let mode: RehydrateMode
         switch request.uri.queryParameters["assets"].map(String.init) {
         case nil, "inline": mode = .inline
-        case "url": mode = .url(base: state.configuration.publicBaseURL)
+        case "url": mode = .url(base: state.configuration.publicBaseURL, signer: state.authenticator.assetURLSigner(tenant: context.tenant))
         case let other?: throw APIError.badRequest("invalid_assets_mode", "assets must be inline or url, not '\(other.prefix(40))'")
         }
         guard let record = try await state.metadata.recording(tenant: context.tenant, id: id) else {

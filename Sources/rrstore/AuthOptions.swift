@@ -35,6 +35,9 @@ struct AuthOptions: ParsableArguments {
     @Option(help: "Static tokens: file of 'tenant token' or 'tenant sha256:<hex>' lines (env RRSTORE_TOKENS_FILE).")
     var tokensFile: String?
 
+    @Option(help: "Key that signs asset URLs in assets=url reads; give every instance the same (env RRSTORE_URL_SIGNING_SECRET; default: random per process).")
+    var urlSigningSecret: String?
+
     func resolve(environment: [String: String]) throws -> AuthConfiguration {
         func pick(_ flag: String?, _ variable: String) -> String? {
             flag ?? environment[variable].flatMap { $0.isEmpty ? nil : $0 }
@@ -64,6 +67,7 @@ struct AuthOptions: ParsableArguments {
             configuration.leewaySeconds = seconds
         }
         configuration.tokensFile = pick(tokensFile, "RRSTORE_TOKENS_FILE")
+        configuration.urlSigningKey = pick(urlSigningSecret, "RRSTORE_URL_SIGNING_SECRET").map { Array($0.utf8) }
         return configuration
     }
 }

@@ -55,6 +55,7 @@ final class JWKSServer: Sendable {
     static let rsa = try! OpenSSLKey.generate(.rsa)
     static let ec = try! OpenSSLKey.generate(.p256)
     static let rotated = try! OpenSSLKey.generate(.rsa)
+    static let urlKey = Array("a URL signing key of 32 bytes ok".utf8)
 
     static func token(_ sub: String, key: OpenSSLKey = rsa, kid: String = "k1", algorithm: JWTAlgorithm = .rs256,
                       change: (inout [String: JSONValue]) -> Void = { _ in }) throws -> String {
@@ -208,6 +209,54 @@ final class JWKSServer: Sendable {
                 #expect(try await alice.deleteRecording("shared-name"))
             }
         }
+    }
+
+    @Test func urlModeLinksAreSignedForBrowsers() async throws {
+        let jwks = JWKSServer()
+        try jwks.publish([("k1", Self.rsa)])
+        let stores = try await SharedStores(.embedded)
+        try await jwks.run { url in
+            try await withServer(stores, configure: { Self.jwt(url)(&$0); $0.auth.urlSigningKey = Self.urlKey }) { server in
+                let alice = client(server, try Self.token("alice"))
+                _ = try await alice.createRecording(id: "r")
+                let png: [UInt8] = [0x89, 0x50, 0x4E, 0x47] + Array(repeating: UInt8(3), count: 5000)
+                let css = "a{background:url(data:image/png;base64,\(Base64.encode(png + [1])))}" + String(repeating: " ", count: 1100)
+                let event = Array(#"{"type":2,"data":{"img":"data:image/png;base64,\#(Base64.encode(png))","css":"\#(css)"},"timestamp":1}"#.utf8)
+                _ = try await alice.appendRawEvents("r", body: event)
+                let text = String(decoding: try await alice.readEvents("r", assets: .url), as: UTF8.self)
+                var links: [String] = []
+                for quoted in text.split(separator: "\"") {
+                    for piece in quoted.split(separator: "(") {
+                        let candidate = String(piece.prefix { $0 != ")" })
+                        if candidate.hasPrefix("/assets/sha256:") { links.append(candidate) }
+                    }
+                }
+                #expect(links.count == 2, "\(text)")
+                let anonymous = client(server, nil)
+                for link in links {
+                    #expect(link.contains("?tenant=alice&expires=") && link.contains("&signature="))
+                    let response = try await anonymous.send("GET", link)
+                    #expect(response.status == 200, "a browser fetches \(link) without a token")
+                    #expect(SHA256Digest.hash(response.body).description == String(link.dropFirst("/assets/".count).prefix(71)))
+                }
+                let link = links[0]
+                let tampered = String(link.dropLast()) + (link.hasSuffix("0") ? "1" : "0")
+                #expect(try await anonymous.send("GET", tampered).status == 401)
+                #expect(try await anonymous.send("GET", link.replacingOccurrences(of: "tenant=alice", with: "tenant=bob")).status == 401)
+                let expires = Int64(link.split(separator: "expires=")[1].prefix { $0.isNumber })!
+                #expect(try await anonymous.send("GET", link.replacingOccurrences(of: "expires=\(expires)", with: "expires=\(expires + 86_400)")).status == 401)
+                // Another asset's path with this signature is refused too.
+                let other = links[1].split(separator: "?")[0]
+                #expect(try await anonymous.send("GET", "\(other)?\(link.split(separator: "?")[1])").status == 401)
+                // Signed with the server's key, yet for a tenant without a link: not found.
+                let signer = AssetURLSigner(key: Self.urlKey, tenant: "bob", now: ServerState.now() / 1000, window: 60)
+                #expect(try await anonymous.send("GET", "\(other)\(signer.query(for: SHA256Digest(parsing: other.dropFirst("/assets/".count))!))").status == 404)
+            }
+        }
+        #expect(AssetURLSigner.verify(key: [1], tenant: "a", expires: 100, signatureHex: AssetURLSigner.signature(key: [1], tenant: "a", expires: 100, digest: SHA256Digest.hash([1])).hexString,
+                                      digest: SHA256Digest.hash([1]), now: 99))
+        #expect(!AssetURLSigner.verify(key: [1], tenant: "a", expires: 100, signatureHex: AssetURLSigner.signature(key: [1], tenant: "a", expires: 100, digest: SHA256Digest.hash([1])).hexString,
+                                       digest: SHA256Digest.hash([1]), now: 100), "expired")
     }
 
     @Test func staticTokensAndHS256() async throws {

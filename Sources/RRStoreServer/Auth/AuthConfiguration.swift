@@ -26,6 +26,12 @@ public struct AuthConfiguration: Sendable {
     public var jwksMinimumRefetchSeconds = 10.0
     /// Static tokens: the file mapping tokens (or their SHA-256) to tenants.
     public var tokensFile: String?
+    /// The key that signs asset URLs in `assets=url` reads (browsers fetch those without a
+    /// token). Instances behind one load balancer need the same key; nil: a random key
+    /// per process.
+    public var urlSigningKey: [UInt8]?
+    /// Signed asset URLs stay valid for one to two of these windows.
+    public var assetURLWindowSeconds: Int64 = 86_400
 
     public init() {}
 
@@ -40,6 +46,9 @@ public struct AuthConfiguration: Sendable {
 
     /// Checks that the mode has what it needs; the message says which flag is missing.
     public func validate() throws {
+        if let key = urlSigningKey, key.count < 32 {
+            throw AuthError(.configuration, "the URL signing secret needs at least 32 bytes (it has \(key.count))")
+        }
         switch mode {
         case .none:
             return

@@ -15,12 +15,15 @@ final class Authenticator: Sendable {
     private let verifier: JWTVerifier
     private let jwks: JWKSSource?
     private let tokens = Mutex<StaticTokens?>(nil)
+    private let urlSigningKey: [UInt8]
     let metrics: ServerMetrics
 
     init(configuration: AuthConfiguration, localTenant: String, metrics: ServerMetrics, logger: Logger) {
         self.configuration = configuration
         self.localTenant = localTenant
         self.metrics = metrics
+        var generator = SystemRandomNumberGenerator()
+        urlSigningKey = configuration.urlSigningKey ?? (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }
         verifier = JWTVerifier(policy: JWTPolicy(algorithms: configuration.effectiveAlgorithms, issuer: configuration.issuer,
                                                  audiences: configuration.audiences, tokenUse: configuration.tokenUse,
                                                  leewaySeconds: configuration.leewaySeconds),
@@ -95,6 +98,30 @@ final class Authenticator: Sendable {
         }
     }
 
+    /// What signs the asset URLs of a URL-mode read for `tenant`; nil with auth off (the
+    /// plain URLs work then).
+    func assetURLSigner(tenant: String) -> AssetURLSigner? {
+        guard configuration.mode != .none else { return nil }
+        return AssetURLSigner(key: urlSigningKey, tenant: tenant, now: ServerState.now() / 1000, window: configuration.assetURLWindowSeconds)
+    }
+
+    /// The tenant a signed asset URL speaks for, if `request` is a GET or HEAD of an asset
+    /// with a `signature` query; a 401 if that signature is bad or expired.
+    func tenant(forSignedAssetRequest request: Request) throws -> String? {
+        guard request.method == .get || request.method == .head, request.uri.path.hasPrefix("/assets/sha256:") else { return nil }
+        let query = request.uri.queryParameters
+        guard let signature = query["signature"].map(String.init) else { return nil }
+        let path = request.uri.path.dropFirst("/assets/".count)
+        guard let tenant = query["tenant"].map(String.init), let expires = query["expires"].flatMap({ Int64(String($0)) }),
+              let digest = SHA256Digest(parsing: path.removingPercentEncoding ?? String(path)),
+              AssetURLSigner.verify(key: urlSigningKey, tenant: tenant, expires: expires, signatureHex: signature, digest: digest,
+                                    now: ServerState.now() / 1000) else {
+            metrics.authFailures("bad_url_signature").increment()
+            throw Self.unauthorized("bad_url_signature", "this asset URL's signature is wrong or expired; read the recording again for fresh URLs", invalid: true)
+        }
+        return tenant
+    }
+
     /// A JWT subject as a tenant id: itself when it is a valid id (Cognito's are UUIDs),
     /// otherwise `sub-` and a hash of it (ids end up in storage keys).
     static func tenant(forSubject subject: String) -> String {
@@ -119,6 +146,8 @@ struct AuthMiddleware: RouterMiddleware {
         let path = request.uri.path
         if path == "/healthz" || path == "/metrics" || request.method == .options {
             context.tenant = authenticator.localTenant
+        } else if authenticator.configuration.mode != .none, let tenant = try authenticator.tenant(forSignedAssetRequest: request) {
+            context.tenant = tenant
         } else {
             context.tenant = try await authenticator.tenant(for: request)
         }

@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import PostgresNIO
+import Synchronization
 import RRStoreCore
 
 /// The scale-out metadata store on PostgreSQL (postgres-nio, pooled connections). Several
@@ -12,6 +13,9 @@ import RRStoreCore
 public final class PostgresMetadataStore: MetadataStore {
     private let client: PostgresClient
     private let logger: Logger
+    /// Opens when `run()` starts: services start together, and a query that leases a
+    /// connection before the pool runs makes PostgresNIO log a warning each time.
+    private let poolStarted = Gate()
 
     /// `url`: `postgres://user[:password]@host[:port]/database` (TLS off: for loopback or a
     /// private network; put a TLS-terminating proxy in between otherwise).
@@ -23,6 +27,7 @@ public final class PostgresMetadataStore: MetadataStore {
 
     /// Runs the connection pool until the task is cancelled.
     public func run() async {
+        poolStarted.open()
         await client.run()
     }
 
@@ -39,8 +44,13 @@ public final class PostgresMetadataStore: MetadataStore {
         let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         do {
             try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { await client.run() }
+                let started = Gate()
+                group.addTask {
+                    started.open()
+                    await client.run()
+                }
                 defer { group.cancelAll() }
+                await started.wait()
                 let exists = try await client.query("SELECT 1 FROM pg_database WHERE datname = \(name)", logger: logger).collect().count > 0
                 if !exists {
                     do {
@@ -81,6 +91,7 @@ public final class PostgresMetadataStore: MetadataStore {
 
     @discardableResult
     private func wrap<T>(_ body: () async throws -> T) async throws -> T {
+        await poolStarted.wait()
         do { return try await body() } catch let error as RRStoreError { throw error } catch let error as PostgresTransactionError {
             // Our own errors thrown inside a transaction come back wrapped; unwrap them.
             if let inner = error.closureError as? RRStoreError { throw inner }
@@ -447,5 +458,31 @@ extension String {
             }
         }
         return String(decoding: bytes, as: UTF8.self)
+    }
+}
+
+/// Waiters suspend until `open()`; after that, `wait()` returns at once.
+final class Gate: Sendable {
+    private let state = Mutex<(isOpen: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+
+    func open() {
+        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            state.isOpen = true
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    func wait() async {
+        if state.withLock({ $0.isOpen }) { return }
+        await withCheckedContinuation { continuation in
+            let resumeNow = state.withLock { state -> Bool in
+                if state.isOpen { return true }
+                state.waiters.append(continuation)
+                return false
+            }
+            if resumeNow { continuation.resume() }
+        }
     }
 }
