@@ -60,6 +60,42 @@ import Testing
         #expect(resumed?.sessions == 0 && resumed?.event_requests == 0)
     }
 
+    /// A backfill killed mid-run (SIGKILL, some sessions done, one half sent) and started
+    /// again with its checkpoint finishes the rest: every session once, whole.
+    @Test func anInterruptedRunResumes() async throws {
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("rrstore-backfill-kill-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        let server = try ServeCrashTests.Server(data: work + "/data")
+        defer { server.terminate() }
+        let sessions = try Corpus.sessions()
+        let checkpoint = work + "/cp"
+
+        let first = Process()
+        first.executableURL = CLI.binary
+        first.arguments = ["backfill", Corpus.directory.path, "--server", "http://127.0.0.1:\(server.port)", "--checkpoint", checkpoint, "--concurrency", "1"]
+        first.standardError = FileHandle.nullDevice
+        first.standardOutput = FileHandle.nullDevice
+        try first.run()
+        var finished = 0
+        for _ in 0..<600 where finished < 3 {
+            usleep(20_000)
+            finished = (try? String(contentsOfFile: checkpoint, encoding: .utf8))?.split(separator: "\n").count ?? 0
+        }
+        kill(first.processIdentifier, SIGKILL)
+        first.waitUntilExit()
+        #expect(finished >= 3 && finished < sessions.count, "killed part-way: \(finished) of \(sessions.count) sessions done")
+
+        let (result, summary) = try backfill(Corpus.directory.path, server: server, checkpoint: checkpoint)
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect((summary?.skipped_sessions ?? 0) >= finished, "finished sessions are not loaded again")
+        #expect((summary?.sessions ?? 0) + (summary?.skipped_sessions ?? 0) == sessions.count + 2, "the rest are (the 2 manifests are skipped too)")
+        for url in sessions {
+            let id = "\(url.deletingLastPathComponent().lastPathComponent)_\(url.lastPathComponent.replacingOccurrences(of: ".json.gz", with: ""))"
+            #expect(Data(try await server.client.readEvents(id)) == (try Corpus.eventsAsNDJSON(url)), "\(id) whole and once")
+        }
+    }
+
     @Test func aCorruptFileIsReportedAndSkipped() async throws {
         let work = FileManager.default.temporaryDirectory.appendingPathComponent("rrstore-backfill-bad-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: work + "/src/a", withIntermediateDirectories: true)

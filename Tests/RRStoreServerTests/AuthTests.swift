@@ -272,6 +272,16 @@ final class JWKSServer: Sendable {
             #expect(try await client(server, "sha256:whatever-0123456789").send("GET", "/recordings").status == 401)
             #expect(try await client(server, nil).send("GET", "/recordings").status == 401)
         }
+        // A JWKS file instead of a URL.
+        let jwksFile = stores.directory + "/jwks.json"
+        let entry = try Self.ec.publicJWKMembers().mapValues { JSONValue.string($0) }.merging(["kid": .string("file-1")]) { $1 }
+        try Data(JSONValue.object(["keys": .array([.object(entry)])]).serialized()).write(to: URL(fileURLWithPath: jwksFile))
+        try await withServer(stores, configure: { $0.auth.mode = .jwt; $0.auth.jwksFile = jwksFile }) { server in
+            let now = Double(ServerState.now() / 1000)
+            let token = try JWTVerifier.sign(claims: ["sub": .string("filed"), "exp": .number(now + 60)], algorithm: .es256, keyID: "file-1", key: Self.ec)
+            #expect(try await client(server, token).send("GET", "/recordings").status == 200)
+            #expect(try await client(server, try Self.token("filed")).send("GET", "/recordings").status == 401, "a key not in the file")
+        }
         let secret = "an HS256 secret of at least 32 bytes"
         try await withServer(stores, configure: { $0.auth.mode = .jwt; $0.auth.hs256Secret = Array(secret.utf8) }) { server in
             let now = Double(ServerState.now() / 1000)
