@@ -159,7 +159,7 @@ struct AssetRoutes {
         let etag = "\"\(digest)\""
         var headers: HTTPFields = [
             .eTag: etag,
-            .cacheControl: "public, max-age=31536000, immutable",
+            .cacheControl: Self.cacheControl(request, authOn: state.configuration.auth.mode != .none),
             .contentType: record.mediaType ?? "application/octet-stream",
             .acceptRanges: "bytes",
         ]
@@ -214,6 +214,14 @@ struct AssetRoutes {
         return Response(status: status, headers: headers, body: ResponseBody(contentLength: wanted.count) { writer in
             try await Self.decompress(blobs, key, storedSize: located.info.size, wanted, to: &writer)
         })
+    }
+
+    /// Immutable either way; but with auth on, a bearer-authorized answer must not be
+    /// shared by caches (`public` would let a CDN hand it to another tenant asking the same
+    /// path), while a signed URL names its tenant and can be.
+    private static func cacheControl(_ request: Request, authOn: Bool) -> String {
+        let shared = !authOn || request.uri.queryParameters["signature"] != nil
+        return (shared ? "public" : "private") + ", max-age=31536000, immutable"
     }
 
     /// Assets up to this size are served from the in-memory cache, decompressed.

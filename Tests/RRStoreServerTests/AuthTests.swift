@@ -184,7 +184,9 @@ final class JWKSServer: Sendable {
                 #expect(try await bob.send("PUT", "/assets/\(fresh)", body: .bytes(Array("bob's own".utf8))).status == 201)
                 let proven = try await bob.send("PUT", "/assets/\(digest)", body: .bytes([0x89, 0x50, 0x4E, 0x47] + Array(repeating: 7, count: 4000)))
                 #expect(proven.status == 201, "stored by alice already, yet answered as for new bytes")
-                #expect(try await bob.send("GET", "/assets/\(digest)").status == 200, "bob proved he has the bytes")
+                let bobsCopy = try await bob.send("GET", "/assets/\(digest)")
+                #expect(bobsCopy.status == 200, "bob proved he has the bytes")
+                #expect(bobsCopy.header("cache-control") == "private, max-age=31536000, immutable", "no shared cache may hand it to another tenant")
 
                 // A tree naming an asset bob does not hold is refused, and links nothing.
                 let secretOfAlice = SHA256Digest.hash(Array("alice's secret stylesheet".utf8))
@@ -237,6 +239,7 @@ final class JWKSServer: Sendable {
                     #expect(link.contains("?tenant=alice&expires=") && link.contains("&signature="))
                     let response = try await anonymous.send("GET", link)
                     #expect(response.status == 200, "a browser fetches \(link) without a token")
+                    #expect(response.header("cache-control")?.hasPrefix("public") == true, "a signed URL is the tenant's alone: cacheable")
                     #expect(SHA256Digest.hash(response.body).description == String(link.dropFirst("/assets/".count).prefix(71)))
                 }
                 let link = links[0]
