@@ -17,8 +17,11 @@ out=benchmarks/results/rewrite-throughput.md
 cpu="${BENCH_CPU:-1}"
 
 scripts/deps.sh
-swift build -c release --product rrstore >/dev/null
-bin="$(swift build -c release --show-bin-path)/rrstore"
+# The release build scripts/run.sh makes; RRSTORE_BIN measures another binary instead.
+if [ -z "${RRSTORE_BIN:-}" ]; then
+  swift build -c release --static-swift-stdlib --product rrstore >/dev/null
+fi
+bin="${RRSTORE_BIN:-$(swift build -c release --static-swift-stdlib --show-bin-path)/rrstore}"
 
 rm -rf "$work" && mkdir -p "$work"
 input="$work/corpus.ndjson"

@@ -7,6 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/deps.sh
-swift build -c release --product rrstore
-bin="$(swift build -c release --show-bin-path)/rrstore"
+# Static Swift runtime and Foundation: one self-contained binary, faster to start.
+swift build -c release --static-swift-stdlib --product rrstore
+bin="$(swift build -c release --static-swift-stdlib --show-bin-path)/rrstore"
 exec "$bin" serve "$@"
