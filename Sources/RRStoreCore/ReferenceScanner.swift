@@ -73,17 +73,34 @@ public struct ReferenceMentions {
     }
 
     private mutating func scan(_ text: UnsafeRawBufferPointer, startsBefore limit: Int = .max) {
-        var i = 0
         let count = text.count
-        while i + 14 + 64 <= count && i < limit {
-            guard text[i] == UInt8(ascii: "r"), text[i + 1] == UInt8(ascii: "r") else { i += 1; continue }
-            for prefix in [AssetReference.assetPrefix, AssetReference.treePrefix] where i + prefix.count + 64 <= count {
-                guard UnsafeRawBufferPointer(rebasing: text[i..<(i + prefix.count)]).elementsEqual(prefix),
-                      let digest = SHA256Digest(hexBytes: UnsafeRawBufferPointer(rebasing: text[(i + prefix.count)..<(i + prefix.count + 64)]))
-                else { continue }
-                digests.insert(digest)
+        let end = min(limit, count - (AssetReference.treePrefix.count + 64) + 1)
+        guard end > 0, let base = text.baseAddress else { return }
+        var i = 0
+        // Sixteen positions at a time: a mention starts where "rr" does, which is rare.
+        let r = SIMD16<UInt8>(repeating: UInt8(ascii: "r"))
+        while i + 17 <= count && i < end {
+            let here = base.loadUnaligned(fromByteOffset: i, as: SIMD16<UInt8>.self)
+            let next = base.loadUnaligned(fromByteOffset: i + 1, as: SIMD16<UInt8>.self)
+            if any((here .== r) .& (next .== r)) {
+                for lane in i..<min(i + 16, end) { check(text, at: lane) }
             }
+            i += 16
+        }
+        while i < end {
+            check(text, at: i)
             i += 1
+        }
+    }
+
+    @inline(__always)
+    private mutating func check(_ text: UnsafeRawBufferPointer, at i: Int) {
+        guard text[i] == UInt8(ascii: "r"), text[i + 1] == UInt8(ascii: "r") else { return }
+        for prefix in [AssetReference.assetPrefix, AssetReference.treePrefix] where i + prefix.count + 64 <= text.count {
+            guard UnsafeRawBufferPointer(rebasing: text[i..<(i + prefix.count)]).elementsEqual(prefix),
+                  let digest = SHA256Digest(hexBytes: UnsafeRawBufferPointer(rebasing: text[(i + prefix.count)..<(i + prefix.count + 64)]))
+            else { continue }
+            digests.insert(digest)
         }
     }
 }

@@ -92,7 +92,8 @@ struct AssetRoutes {
             guard size <= limit else { throw APIError(.contentTooLarge, "too_large", "assets are at most \(limit) bytes") }
             piece.withUnsafeReadableBytes {
                 hasher.update($0)
-                mentions.feed($0)
+                // What a tenant holds was checked when it got its link.
+                if linked == nil { mentions.feed($0) }
             }
             // Bytes the store already holds only need hashing: the upload proves possession.
             if known { continue }
