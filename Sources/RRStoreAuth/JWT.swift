@@ -191,11 +191,3 @@ public struct JWTVerifier: Sendable {
         return input + "." + Base64URL.encode(signature)
     }
 }
-
-/// Equal contents, compared in time that depends only on the lengths.
-public func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
-    guard a.count == b.count else { return false }
-    var difference: UInt8 = 0
-    for i in 0..<a.count { difference |= a[i] ^ b[i] }
-    return difference == 0
-}

@@ -33,11 +33,7 @@ public struct AssetURLSigner: Sendable, Equatable {
 
     /// Whether the query's signature is good and unexpired at `now`.
     public static func verify(key: [UInt8], tenant: String, expires: Int64, signatureHex: String, digest: SHA256Digest, now: Int64) -> Bool {
-        guard now < expires, signatureHex.utf8.count == 64 else { return false }
-        let expected = Array(signature(key: key, tenant: tenant, expires: expires, digest: digest).hexString.utf8)
-        let given = Array(signatureHex.utf8)
-        var difference: UInt8 = 0
-        for i in 0..<64 { difference |= expected[i] ^ given[i] }
-        return difference == 0
+        guard now < expires else { return false }
+        return constantTimeEqual(Array(signature(key: key, tenant: tenant, expires: expires, digest: digest).hexString.utf8), Array(signatureHex.utf8))
     }
 }

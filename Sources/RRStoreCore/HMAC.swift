@@ -22,6 +22,14 @@ public enum HMACSHA256 {
     }
 }
 
+/// Equal contents, compared in time that depends only on the lengths (for MACs).
+public func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+    guard a.count == b.count else { return false }
+    var difference: UInt8 = 0
+    for i in 0..<a.count { difference |= a[i] ^ b[i] }
+    return difference == 0
+}
+
 extension Sequence where Element == UInt8 {
     /// Lowercase hex.
     public var hexString: String {

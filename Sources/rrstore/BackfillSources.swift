@@ -115,14 +115,11 @@ enum BackfillSource {
 
     /// The session's events in order, unpacked if rrweb's packer packed them.
     static func events(of session: BackfillSession) async throws -> [[UInt8]] {
-        var events: [[UInt8]]
         switch session.origin {
         case .file(let path):
-            var bytes = try FileSystem.readAll(path)
-            if bytes.starts(with: [0x1F, 0x8B]) { bytes = try GzipDecoder.decompress(bytes) }
-            events = try EventStream.events(in: bytes, acceptsStrings: true)
+            return try fileEvents(try fileText(path))
         case .firehose(let store, let keys, let sessionID):
-            events = []
+            var events: [[UInt8]] = []
             for key in keys {
                 var bytes = try await store.get(key)
                 if bytes.starts(with: [0x1F, 0x8B]) { bytes = try GzipDecoder.decompress(bytes) }
@@ -139,8 +136,23 @@ enum BackfillSource {
                     events += record.events
                 }
             }
+            return try unpacked(events)
         }
-        return try events.map { event in
+    }
+
+    /// A session file's JSON text (un-gzipped).
+    static func fileText(_ path: String) throws -> [UInt8] {
+        let bytes = try FileSystem.readAll(path)
+        return bytes.starts(with: [0x1F, 0x8B]) ? try GzipDecoder.decompress(bytes) : bytes
+    }
+
+    /// The events of a session file's text, unpacked.
+    static func fileEvents(_ text: [UInt8]) throws -> [[UInt8]] {
+        try unpacked(try EventStream.events(in: text, acceptsStrings: true))
+    }
+
+    private static func unpacked(_ events: [[UInt8]]) throws -> [[UInt8]] {
+        try events.map { event in
             try event.withUnsafeBytes { PackedEvent.isPacked($0) ? try PackedEvent.unpack($0) : event }
         }
     }

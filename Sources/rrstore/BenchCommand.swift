@@ -92,9 +92,8 @@ struct Bench {
         var rewriter = Rewriter()
         for session in sessions {
             guard case .file(let path) = session.origin else { continue }
-            var bytes = try FileSystem.readAll(path)
-            if bytes.starts(with: [0x1F, 0x8B]) { bytes = try GzipDecoder.decompress(bytes) }
-            let events = try await BackfillSource.events(of: session)
+            let bytes = try BackfillSource.fileText(path)
+            let events = try BackfillSource.fileEvents(bytes)
             guard !events.isEmpty, events.allSatisfy(hasTypeField) else { raws.append([]); gzips.append(0); continue }
             let start = ContinuousClock.now
             for event in events {
