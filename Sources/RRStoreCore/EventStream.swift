@@ -91,6 +91,16 @@ public struct EventStream: ~Copyable {
         try chunk.withUnsafeBytes { try feed($0, handler) }
     }
 
+    /// Handles every event of an input held in memory whole (a mapped file, say), reading
+    /// the events where they are: nothing is copied into the stream's buffer and no event
+    /// is parsed twice. The stream must not have been fed before; call `finish` after.
+    public mutating func feedWhole(_ input: UnsafeRawBufferPointer, _ handler: Handler) throws {
+        precondition(count == 0 && consumedBefore == 0, "feedWhole takes the whole input, from the start")
+        defer { consumedBefore = input.count }
+        var consumed = 0
+        try drain(input, from: &consumed, isFinal: true, handler)
+    }
+
     /// Call at the end of the input: handles the last event and throws if the input ended
     /// inside an event or an array.
     public mutating func finish(_ handler: Handler) throws {
@@ -107,8 +117,14 @@ public struct EventStream: ~Copyable {
     private mutating func drain(isFinal: Bool, _ handler: Handler) throws {
         var i = start
         defer { start = i }
+        try drain(buffered, from: &i, isFinal: isFinal, handler)
+    }
+
+    /// Handles the events in `bytes` from offset `i` on, advancing `i` past each one.
+    private mutating func drain(_ bytes: UnsafeRawBufferPointer, from i: inout Int, isFinal: Bool, _ handler: Handler) throws {
+        let count = bytes.count
         while i < count {
-            let c = storage.load(fromByteOffset: i, as: UInt8.self)
+            let c = bytes[i]
             if c == 0x20 || c == 0x0A || c == 0x0D || c == 0x09 { i += 1; continue }
             switch (position, c) {
             case (.beforeInput, UInt8(ascii: "[")):
@@ -126,7 +142,7 @@ public struct EventStream: ~Copyable {
                 i += 1
             case (.expectEventOrEnd, UInt8(ascii: "{")), (.expectEvent, UInt8(ascii: "{")),
                  (.expectEventOrEnd, UInt8(ascii: "\"")) where acceptsStrings, (.expectEvent, UInt8(ascii: "\"")) where acceptsStrings:
-                guard let length = try handleEvent(at: i, isFinal: isFinal, handler) else { return }
+                guard let length = try handleEvent(bytes, at: i, isFinal: isFinal, handler) else { return }
                 i += length
                 eventCount += 1
                 position = format == .jsonArray ? .expectCommaOrEnd : .expectEvent
@@ -143,10 +159,10 @@ public struct EventStream: ~Copyable {
     }
 
     /// The event's length, or nil if it is not complete in the buffer yet.
-    private mutating func handleEvent(at offset: Int, isFinal: Bool, _ handler: Handler) throws -> Int? {
-        let available = count - offset
+    private mutating func handleEvent(_ bytes: UnsafeRawBufferPointer, at offset: Int, isFinal: Bool, _ handler: Handler) throws -> Int? {
+        let available = bytes.count - offset
         do {
-            let length = try handler(UnsafeRawBufferPointer(rebasing: buffered[offset...]))
+            let length = try handler(UnsafeRawBufferPointer(rebasing: bytes[offset...]))
             guard length <= maxEventSize else { throw tooLarge(at: offset) }
             retryAtCount = 0
             return length
@@ -156,7 +172,7 @@ public struct EventStream: ~Copyable {
             return nil
         } catch var error as RRStoreError where error.code == .truncatedInput && error.offset == available {
             error.message = "the input ends inside event \(eventCount + 1) (truncated file?)"
-            error.offset = consumedBefore + count
+            error.offset = consumedBefore + bytes.count
             throw error
         } catch var error as RRStoreError {
             if let inner = error.offset { error.offset = consumedBefore + offset + inner }

@@ -15,6 +15,11 @@ public protocol JSONVisitor {
     mutating func string(start: Int, end: Int, hasEscapes: Bool) throws
     /// A number, `true`, `false` or `null`.
     mutating func scalar(start: Int, end: Int) throws
+    /// Called at a `{` or `[` inside `depth` open containers before the parser enters it:
+    /// a visitor that already knows the value these bytes hold (and has handled it) returns
+    /// the offset just past it, and the parser steps over it unchecked. The visitor vouches
+    /// that the bytes are one valid value no deeper than the limit allows.
+    mutating func knownContainer(at offset: Int, depth: Int) throws -> Int?
 }
 
 extension JSONVisitor where ContainerContext == Void {
@@ -26,6 +31,8 @@ extension JSONVisitor {
     public mutating func key(start: Int, end: Int, hasEscapes: Bool) throws {}
     public mutating func string(start: Int, end: Int, hasEscapes: Bool) throws {}
     public mutating func scalar(start: Int, end: Int) throws {}
+    @inline(__always)
+    public mutating func knownContainer(at offset: Int, depth: Int) throws -> Int? { nil }
 }
 
 /// A validating recursive-descent JSON parser that builds nothing: it walks the bytes once
@@ -38,21 +45,24 @@ extension JSONVisitor {
 /// strings are not checked for UTF-8 validity: they are never decoded here, only copied or
 /// hashed. Recursion depth is bounded by `maxDepth`.
 public struct JSONParser<Visitor: JSONVisitor> {
+    // The read position is passed into and returned from each step rather than kept in
+    // the struct: it stays in a register instead of being stored and reloaded around every
+    // call (a measurable share of the per-token cost). Offsets only grow within the
+    // buffer's bounds, so wrapping arithmetic (`&+`) cannot overflow.
+    // The depth is passed the same way, so the parser itself never changes: copying or
+    // storing it around calls cost more than the parse of a short string.
     @usableFromInline let base: UnsafePointer<UInt8>
     @usableFromInline let count: Int
-    @usableFromInline var position = 0
-    @usableFromInline var depth = 0
     @usableFromInline let maxDepth: Int
     /// Whether the buffer's end is the input's end (a number may end there).
     @usableFromInline let isFinal: Bool
 
     /// Parses the value in `bytes`; only whitespace may follow it.
     public static func parse(_ bytes: UnsafeRawBufferPointer, visitor: inout Visitor, maxDepth: Int = 512) throws {
-        var parser = JSONParser(bytes, maxDepth: maxDepth, isFinal: true)
-        try parser.parseValue(&visitor)
-        parser.skipWhitespace()
-        if parser.position < parser.count {
-            throw parser.invalid("unexpected data after the end of the value", at: parser.position)
+        let parser = JSONParser(bytes, maxDepth: maxDepth, isFinal: true)
+        let end = parser.skipWhitespace(from: try parser.parseValue(at: 0, depth: 0, &visitor))
+        if end < parser.count {
+            throw parser.invalid("unexpected data after the end of the value", at: end)
         }
     }
 
@@ -60,9 +70,8 @@ public struct JSONParser<Visitor: JSONVisitor> {
     /// offset just past it; whatever follows is left alone. Unless `isFinal`, more bytes
     /// may follow the buffer, so a value that reaches its end throws `.truncatedInput`.
     public static func parsePrefix(_ bytes: UnsafeRawBufferPointer, visitor: inout Visitor, maxDepth: Int = 512, isFinal: Bool = false) throws -> Int {
-        var parser = JSONParser(bytes, maxDepth: maxDepth, isFinal: isFinal)
-        try parser.parseValue(&visitor)
-        return parser.position
+        let parser = JSONParser(bytes, maxDepth: maxDepth, isFinal: isFinal)
+        return try parser.parseValue(at: 0, depth: 0, &visitor)
     }
 
     init(_ bytes: UnsafeRawBufferPointer, maxDepth: Int, isFinal: Bool) {
@@ -72,174 +81,178 @@ public struct JSONParser<Visitor: JSONVisitor> {
         self.isFinal = isFinal
     }
 
-    @inline(__always)
+    @inline(never)
     func invalid(_ message: String, at offset: Int) -> RRStoreError {
         RRStoreError(.invalidJSON, "invalid JSON: \(message)", offset: offset)
     }
 
-    @inline(__always)
+    @inline(never)
     func truncated() -> RRStoreError {
         RRStoreError(.truncatedInput, "the JSON text ends inside a value (truncated?)", offset: count)
     }
 
     @inline(__always)
-    mutating func skipWhitespace() {
-        while position < count {
-            let c = base[position]
-            guard c == 0x20 || c == 0x0A || c == 0x0D || c == 0x09 else { return }
-            position += 1
+    func skipWhitespace(from start: Int) -> Int {
+        var p = start
+        while p < count {
+            let c = base[p]
+            guard c == 0x20 || c == 0x0A || c == 0x0D || c == 0x09 else { return p }
+            p &+= 1
         }
+        return p
     }
 
-    /// The next byte that is not whitespace (without consuming it).
+    /// The offset of the next byte that is not whitespace, at or after `p`.
     @inline(__always)
-    mutating func peek() throws -> UInt8 {
-        if position < count && base[position] > 0x20 { return base[position] }
-        skipWhitespace()
-        guard position < count else { throw truncated() }
-        return base[position]
+    func nextToken(_ p: Int) throws -> Int {
+        if p < count && base[p] > 0x20 { return p }
+        let q = skipWhitespace(from: p)
+        guard q < count else { throw truncated() }
+        return q
     }
 
-    mutating func parseValue(_ visitor: inout Visitor) throws {
-        let c = try peek()
-        let start = position
-        switch c {
+    /// Parses the value at or after `p` (after whitespace), inside `depth` open containers;
+    /// returns the offset past it.
+    func parseValue(at p: Int, depth: Int, _ visitor: inout Visitor) throws -> Int {
+        let start = try nextToken(p)
+        switch base[start] {
         case UInt8(ascii: "\""):
-            let escapes = try scanString()
-            try visitor.string(start: start, end: position, hasEscapes: escapes)
+            let (end, escapes) = try scanString(at: start)
+            try visitor.string(start: start, end: end, hasEscapes: escapes)
+            return end
         case UInt8(ascii: "{"):
-            try parseObject(&visitor)
+            if let end = try visitor.knownContainer(at: start, depth: depth) { return end }
+            return try parseObject(at: start, depth: depth, &visitor)
         case UInt8(ascii: "["):
-            try parseArray(&visitor)
+            if let end = try visitor.knownContainer(at: start, depth: depth) { return end }
+            return try parseArray(at: start, depth: depth, &visitor)
         case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
-            try scanNumber()
-            try visitor.scalar(start: start, end: position)
+            let end = try scanNumber(at: start)
+            try visitor.scalar(start: start, end: end)
+            return end
         case UInt8(ascii: "t"):
-            try expectLiteral("true")
-            try visitor.scalar(start: start, end: position)
+            let end = try expectLiteral("true", at: start)
+            try visitor.scalar(start: start, end: end)
+            return end
         case UInt8(ascii: "f"):
-            try expectLiteral("false")
-            try visitor.scalar(start: start, end: position)
+            let end = try expectLiteral("false", at: start)
+            try visitor.scalar(start: start, end: end)
+            return end
         case UInt8(ascii: "n"):
-            try expectLiteral("null")
-            try visitor.scalar(start: start, end: position)
+            let end = try expectLiteral("null", at: start)
+            try visitor.scalar(start: start, end: end)
+            return end
         default:
-            throw invalid("unexpected byte 0x\(String(c, radix: 16)) where a value should start", at: position)
+            throw invalid("unexpected byte 0x\(String(base[start], radix: 16)) where a value should start", at: start)
         }
     }
 
     @inline(__always)
-    mutating func enter() throws {
+    func enter(at p: Int, depth: Int) throws {
         guard depth < maxDepth else {
-            throw RRStoreError(.nestingTooDeep, "JSON nests deeper than \(maxDepth) levels", offset: position)
+            throw RRStoreError(.nestingTooDeep, "JSON nests deeper than \(maxDepth) levels", offset: p)
         }
-        depth += 1
     }
 
-    mutating func parseObject(_ visitor: inout Visitor) throws {
-        let start = position
-        try enter()
+    /// The object whose `{` is at `start`; returns the offset past its `}`.
+    func parseObject(at start: Int, depth: Int, _ visitor: inout Visitor) throws -> Int {
+        try enter(at: start, depth: depth)
         let context = try visitor.beginContainer(at: start, isObject: true)
-        position += 1
-        if try peek() != UInt8(ascii: "}") {
+        var p = try nextToken(start &+ 1)
+        if base[p] != UInt8(ascii: "}") {
             while true {
-                guard try peek() == UInt8(ascii: "\"") else { throw invalid("expected a string key in an object", at: position) }
-                let keyStart = position
-                let escapes = try scanString()
-                try visitor.key(start: keyStart, end: position, hasEscapes: escapes)
-                guard try peek() == UInt8(ascii: ":") else { throw invalid("expected ':' after an object key", at: position) }
-                position += 1
-                try parseValue(&visitor)
-                let c = try peek()
-                position += 1
-                if c == UInt8(ascii: ",") { continue }
+                guard base[p] == UInt8(ascii: "\"") else { throw invalid("expected a string key in an object", at: p) }
+                let (keyEnd, escapes) = try scanString(at: p)
+                try visitor.key(start: p, end: keyEnd, hasEscapes: escapes)
+                p = try nextToken(keyEnd)
+                guard base[p] == UInt8(ascii: ":") else { throw invalid("expected ':' after an object key", at: p) }
+                p = try nextToken(try parseValue(at: p &+ 1, depth: depth &+ 1, &visitor))
+                let c = base[p]
+                p &+= 1
+                if c == UInt8(ascii: ",") { p = try nextToken(p); continue }
                 if c == UInt8(ascii: "}") { break }
-                throw invalid("expected ',' or '}' in an object", at: position - 1)
+                throw invalid("expected ',' or '}' in an object", at: p &- 1)
             }
         } else {
-            position += 1
+            p &+= 1
         }
-        depth -= 1
-        try visitor.endContainer(context, start: start, end: position, isObject: true, depth: depth)
+        try visitor.endContainer(context, start: start, end: p, isObject: true, depth: depth)
+        return p
     }
 
-    mutating func parseArray(_ visitor: inout Visitor) throws {
-        let start = position
-        try enter()
+    /// The array whose `[` is at `start`; returns the offset past its `]`.
+    func parseArray(at start: Int, depth: Int, _ visitor: inout Visitor) throws -> Int {
+        try enter(at: start, depth: depth)
         let context = try visitor.beginContainer(at: start, isObject: false)
-        position += 1
-        if try peek() != UInt8(ascii: "]") {
+        var p = try nextToken(start &+ 1)
+        if base[p] != UInt8(ascii: "]") {
             while true {
-                try parseValue(&visitor)
-                let c = try peek()
-                position += 1
+                p = try nextToken(try parseValue(at: p, depth: depth &+ 1, &visitor))
+                let c = base[p]
+                p &+= 1
                 if c == UInt8(ascii: ",") { continue }
                 if c == UInt8(ascii: "]") { break }
-                throw invalid("expected ',' or ']' in an array", at: position - 1)
+                throw invalid("expected ',' or ']' in an array", at: p &- 1)
             }
         } else {
-            position += 1
+            p &+= 1
         }
-        depth -= 1
-        try visitor.endContainer(context, start: start, end: position, isObject: false, depth: depth)
+        try visitor.endContainer(context, start: start, end: p, isObject: false, depth: depth)
+        return p
     }
 
-    mutating func expectLiteral(_ literal: StaticString) throws {
+    func expectLiteral(_ literal: StaticString, at p: Int) throws -> Int {
         let n = literal.utf8CodeUnitCount
-        let p = literal.utf8Start
+        let l = literal.utf8Start
         for i in 0..<n {
-            guard position + i < count else { throw truncated() }
-            guard base[position + i] == p[i] else { throw invalid("invalid literal (expected \(literal))", at: position + i) }
+            guard p &+ i < count else { throw truncated() }
+            guard base[p &+ i] == l[i] else { throw invalid("invalid literal (expected \(literal))", at: p &+ i) }
         }
-        position += n
+        return p &+ n
     }
 
     /// -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
-    mutating func scanNumber() throws {
+    func scanNumber(at p: Int) throws -> Int {
         @inline(__always) func digit(_ i: Int) -> Bool { i < count && base[i] &- UInt8(ascii: "0") < 10 }
         @inline(__always) func needDigit(_ i: Int, _ what: String) throws {
             guard i < count else { throw truncated() }
             guard base[i] &- UInt8(ascii: "0") < 10 else { throw invalid("a number needs a digit \(what)", at: i) }
         }
-        var i = position
-        if base[i] == UInt8(ascii: "-") { i += 1 }
+        var i = p
+        if base[i] == UInt8(ascii: "-") { i &+= 1 }
         try needDigit(i, "here")
         if base[i] == UInt8(ascii: "0") {
-            i += 1
+            i &+= 1
         } else {
-            while digit(i) { i += 1 }
+            while digit(i) { i &+= 1 }
         }
         if i < count && base[i] == UInt8(ascii: ".") {
-            i += 1
+            i &+= 1
             try needDigit(i, "after '.'")
-            while digit(i) { i += 1 }
+            while digit(i) { i &+= 1 }
         }
         if i < count && (base[i] | 0x20) == UInt8(ascii: "e") {
-            i += 1
-            if i < count && (base[i] == UInt8(ascii: "+") || base[i] == UInt8(ascii: "-")) { i += 1 }
+            i &+= 1
+            if i < count && (base[i] == UInt8(ascii: "+") || base[i] == UInt8(ascii: "-")) { i &+= 1 }
             try needDigit(i, "in its exponent")
-            while digit(i) { i += 1 }
+            while digit(i) { i &+= 1 }
         }
         // A number at the very end may go on in bytes not yet read.
         if i == count && !isFinal { throw truncated() }
-        position = i
+        return i
     }
 
-    /// Scans the string whose opening quote is at `position`; leaves `position` past the
-    /// closing quote and returns whether it holds escapes.
+    /// Scans the string whose opening quote is at `open`; returns the offset past the
+    /// closing quote and whether it holds escapes.
     @inline(__always)
-    mutating func scanString() throws -> Bool {
-        let open = position
-        var i = position + 1
+    func scanString(at open: Int) throws -> (end: Int, hasEscapes: Bool) {
+        var i = open &+ 1
         var escapes = false
         while true {
             i = JSONBytes.skipPlainStringBytes(base, from: i, count: count)
             guard i < count else { throw truncated() }
             let c = base[i]
-            if c == UInt8(ascii: "\"") {
-                position = i + 1
-                return escapes
-            }
+            if c == UInt8(ascii: "\"") { return (i &+ 1, escapes) }
             if c == UInt8(ascii: "\\") {
                 escapes = true
                 i = try scanEscape(at: i)
@@ -255,21 +268,21 @@ public struct JSONParser<Visitor: JSONVisitor> {
     }
 
     func scanEscape(at i: Int) throws -> Int {
-        guard i + 1 < count else { throw truncated() }
-        switch base[i + 1] {
+        guard i &+ 1 < count else { throw truncated() }
+        switch base[i &+ 1] {
         case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"),
              UInt8(ascii: "f"), UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
-            return i + 2
+            return i &+ 2
         case UInt8(ascii: "u"):
             for k in 2..<6 {
-                guard i + k < count else { throw truncated() }
-                guard HexDigits.value(ofAnyCase: base[i + k]) != nil else {
-                    throw invalid("\\u must be followed by four hex digits", at: i + k)
+                guard i &+ k < count else { throw truncated() }
+                guard HexDigits.value(ofAnyCase: base[i &+ k]) != nil else {
+                    throw invalid("\\u must be followed by four hex digits", at: i &+ k)
                 }
             }
-            return i + 6
+            return i &+ 6
         default:
-            throw invalid("invalid escape '\\\(Character(Unicode.Scalar(base[i + 1])))'", at: i)
+            throw invalid("invalid escape '\\\(Character(Unicode.Scalar(base[i &+ 1])))'", at: i)
         }
     }
 }

@@ -52,10 +52,11 @@ struct RecentAssets {
         return equal ? entry : nil
     }
 
-    mutating func insert(_ domain: Domain, raw: UnsafeRawBufferPointer, stored: [UInt8]?, reference: AssetReference) {
+    mutating func insert(_ domain: Domain, raw: [UInt8], stored: [UInt8]?, reference: AssetReference) {
         guard raw.count + (stored?.count ?? 0) <= capacityBytes / 4 else { return }
-        let entry = Entry(raw: Array(raw), stored: stored, reference: reference)
-        entries.insert(entry, for: Self.key(domain, raw), cost: entry.cost)
+        let entry = Entry(raw: raw, stored: stored, reference: reference)
+        let key = raw.withUnsafeBytes { Self.key(domain, $0) }
+        entries.insert(entry, for: key, cost: entry.cost)
     }
 }
 

@@ -38,16 +38,24 @@ public struct RewriteOptions: Sendable, Equatable {
 /// replacement needs them in place, so long runs are copied with one `memcpy`.
 public struct Rewriter {
     public let options: RewriteOptions
+    /// Decoded base64 (the first `decodedCount` bytes); grows, never shrinks.
     private var decoded: [UInt8] = []
+    private var decodedCount = 0
     private var unescaped: [UInt8] = []
     private var nested: [UInt8] = []
     fileprivate var recent: RecentAssets
+    fileprivate var repeats: RepeatedTrees
     /// With `keepReferences`: the references the last rewritten event already held.
     public fileprivate(set) var keptReferences: [AssetReference] = []
+    /// Subtrees recognised as byte-for-byte repeats and stepped over without parsing, and
+    /// their input bytes, so far (attempts on an incomplete buffer included).
+    public var repeatsSkipped: (trees: Int, bytes: Int) { (repeats.replays, repeats.replayedBytes) }
 
     public init(options: RewriteOptions = RewriteOptions()) {
         self.options = options
         self.recent = RecentAssets(capacityBytes: options.recentAssetsBytes)
+        // Kept references would have to be replayed too; client-rewritten events are small.
+        self.repeats = RepeatedTrees(capacityBytes: options.keepReferences ? 0 : options.recentAssetsBytes)
     }
 
     /// Rewrites the JSON value in `input` (one event; only whitespace may follow it),
@@ -85,6 +93,7 @@ public struct Rewriter {
     ) throws -> Int {
         let mark = out.count
         keptReferences.removeAll(keepingCapacity: true)
+        repeats.beginEvent()
         return try withoutActuallyEscaping(sink) { sink in
             // The visitor borrows the output and the scratch buffers for the walk (O(1) swaps).
             var visitor = RewriteVisitor(input: input, options: options, sink: sink)
@@ -103,6 +112,7 @@ public struct Rewriter {
                     end = try JSONParser.parsePrefix(input, visitor: &visitor, maxDepth: options.maxDepth)
                 }
                 visitor.flush(upTo: end)
+                visitor.rewriter.repeats.addEvent(UnsafeRawBufferPointer(rebasing: input[..<end]))
                 return end
             } catch {
                 visitor.out.removeLast(visitor.out.count - mark)
@@ -122,18 +132,24 @@ public struct Rewriter {
         _ content: UnsafeRawBufferPointer, hasEscapes: Bool, sink: (ExtractedAsset) throws -> Void
     ) throws -> AssetReference {
         if let hit = recent.lookup(.string, content) {
-            try (hit.stored ?? hit.raw).withUnsafeBytes { try sink(ExtractedAsset(reference: hit.reference, bytes: $0)) }
+            let stored = hit.stored ?? hit.raw
+            try stored.withUnsafeBytes { try sink(ExtractedAsset(reference: hit.reference, bytes: $0)) }
+            if repeats.isEnabled { repeats.log.append(LoggedAsset(reference: hit.reference, bytes: stored)) }
             return hit.reference
         }
         guard recent.capacityBytes > 0 else { return try extractNewString(content, hasEscapes: hasEscapes, sink: sink) }
         // Remember the value if it became exactly one asset (nested text brings others along).
-        var emitted: [(AssetReference, [UInt8]?)] = []
+        var emitted: [(reference: AssetReference, bytes: [UInt8], isContent: Bool)] = []
         let ref = try extractNewString(content, hasEscapes: hasEscapes) { asset in
             try sink(asset)
-            emitted.append((asset.reference, asset.bytes.elementsEqual(content) ? nil : Array(asset.bytes)))
+            emitted.append((asset.reference, Array(asset.bytes), asset.bytes.elementsEqual(content)))
+        }
+        if repeats.isEnabled {
+            for asset in emitted { repeats.log.append(LoggedAsset(reference: asset.reference, bytes: asset.bytes)) }
         }
         if emitted.count == 1 {
-            recent.insert(.string, raw: content, stored: emitted[0].1, reference: ref)
+            let only = emitted[0]
+            recent.insert(.string, raw: only.isContent ? only.bytes : Array(content), stored: only.isContent ? nil : only.bytes, reference: ref)
         }
         return ref
     }
@@ -162,17 +178,21 @@ public struct Rewriter {
         let payload = UnsafeRawBufferPointer(rebasing: content[(comma + 1)...])
         guard payload.count > 0, let digest = decodeAndHash(payload) else { return nil }
         let ref = AssetReference(digest: digest, kind: .dataURI, dataHeader: String(decoding: header, as: UTF8.self))
-        try decoded.withUnsafeBytes { try sink(ExtractedAsset(reference: ref, bytes: $0)) }
+        try withDecoded { try sink(ExtractedAsset(reference: ref, bytes: $0)) }
         return ref
+    }
+
+    private func withDecoded<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try decoded.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[..<decodedCount])) }
     }
 
     /// Decodes canonical base64 into `decoded` and returns its digest.
     private mutating func decodeAndHash(_ payload: UnsafeRawBufferPointer) -> SHA256Digest? {
         let capacity = payload.count / 4 * 3
-        if decoded.count < capacity { decoded = [UInt8](repeating: 0, count: capacity) }
+        if decoded.count < capacity { decoded = [UInt8](repeating: 0, count: max(capacity, decoded.count * 2)) }
         guard let count = decoded.withUnsafeMutableBytes({ Base64.decodeCanonical(payload, into: $0) }) else { return nil }
-        decoded.removeLast(decoded.count - count)
-        return decoded.withUnsafeBytes { SHA256Digest.hash($0) }
+        decodedCount = count
+        return withDecoded { SHA256Digest.hash($0) }
     }
 
     /// Text (already unescaped): cut out embedded data URIs if there are any worth it,
@@ -228,7 +248,7 @@ public struct Rewriter {
             }
             let header = UnsafeRawBufferPointer(start: base + headerStart, count: i - headerStart)
             let ref = AssetReference(digest: digest, kind: .dataURI, dataHeader: String(decoding: header, as: UTF8.self))
-            try decoded.withUnsafeBytes { try sink(ExtractedAsset(reference: ref, bytes: $0)) }
+            try withDecoded { try sink(ExtractedAsset(reference: ref, bytes: $0)) }
             nested.append(contentsOf: UnsafeRawBufferPointer(start: base + copied, count: i + 1 - copied))
             nested.append(contentsOf: AssetReference.assetPrefix)
             digest.appendHex(to: &nested)
@@ -262,8 +282,13 @@ extension AssetReference {
 /// The rewriter's walk over one value: decides at each string and each closing container
 /// whether it becomes an asset.
 private struct RewriteVisitor: JSONVisitor {
-    /// The output offset the container starts at (counting bytes not yet copied).
-    typealias ContainerContext = Int
+    struct ContainerContext {
+        /// The output offset the container starts at (counting bytes not yet copied).
+        var outStart: Int
+        /// Where the assets found inside it begin in the event's log.
+        var logStart: Int
+        var replaysBefore: Int
+    }
 
     let input: UnsafeRawBufferPointer
     let minStringSize: Int
@@ -293,28 +318,65 @@ private struct RewriteVisitor: JSONVisitor {
     }
 
     @inline(__always)
-    mutating func beginContainer(at offset: Int, isObject: Bool) -> Int {
-        out.count + (offset - copied)
+    mutating func beginContainer(at offset: Int, isObject: Bool) -> ContainerContext {
+        ContainerContext(outStart: out.count + (offset - copied), logStart: rewriter.repeats.log.count,
+                         replaysBefore: rewriter.repeats.replays)
     }
 
     @inline(__always)
-    mutating func endContainer(_ outStart: Int, start: Int, end: Int, isObject: Bool, depth: Int) throws {
+    mutating func endContainer(_ context: ContainerContext, start: Int, end: Int, isObject: Bool, depth: Int) throws {
         // The event itself stays an object, so its type and timestamp stay readable.
-        guard depth > 0, out.count + (end - copied) - outStart >= minTreeSize else { return }
+        guard depth > 0, out.count + (end - copied) - context.outStart >= minTreeSize else { return }
+        try extractTree(context, start: start, end: end, depth: depth)
+    }
+
+    private mutating func extractTree(_ context: ContainerContext, start: Int, end: Int, depth: Int) throws {
         flush(upTo: end)
-        let ref = try out.withUnsafeBytes { buffer -> AssetReference in
+        let outStart = context.outStart
+        let (ref, kept) = try out.withUnsafeBytes { buffer -> (AssetReference, [UInt8]?) in
             let bytes = UnsafeRawBufferPointer(rebasing: buffer[outStart...])
             if let hit = rewriter.recent.lookup(.tree, bytes) {
                 try sink(ExtractedAsset(reference: hit.reference, bytes: bytes))
-                return hit.reference
+                return (hit.reference, hit.raw)
             }
             let ref = AssetReference(digest: SHA256Digest.hash(bytes), kind: .tree)
             try sink(ExtractedAsset(reference: ref, bytes: bytes))
-            rewriter.recent.insert(.tree, raw: bytes, stored: nil, reference: ref)
-            return ref
+            guard rewriter.recent.capacityBytes > 0 else { return (ref, nil) }
+            let copy = Array(bytes)
+            rewriter.recent.insert(.tree, raw: copy, stored: nil, reference: ref)
+            return (ref, copy)
+        }
+        if rewriter.repeats.isEnabled, let kept {
+            rewriter.repeats.log.append(LoggedAsset(reference: ref, bytes: kept))
+            if rewriter.repeats.replays == context.replaysBefore {
+                rewriter.repeats.pending.append(.init(start: start, end: end, assets: context.logStart..<rewriter.repeats.log.count, depth: depth))
+            }
         }
         out.removeLast(out.count - outStart)
         Rewriter.appendQuoted(ref, to: &out)
+    }
+
+    @inline(__always)
+    mutating func knownContainer(at start: Int, depth: Int) throws -> Int? {
+        guard depth > 0, rewriter.repeats.isEnabled,
+              let hit = rewriter.repeats.find(input, at: start, depth: depth) else { return nil }
+        return try replay(hit, at: start)
+    }
+
+    /// Hands over again what parsing these bytes handed over the first time, and leaves
+    /// the tree's reference in their place.
+    private mutating func replay(_ hit: RepeatedTrees.Hit, at start: Int) throws -> Int {
+        flush(upTo: start)
+        for asset in hit.assets {
+            try asset.bytes.withUnsafeBytes { try sink(ExtractedAsset(reference: asset.reference, bytes: $0)) }
+        }
+        // Trees around this one replay these too.
+        rewriter.repeats.log.append(contentsOf: hit.assets)
+        rewriter.repeats.replays += 1
+        rewriter.repeats.replayedBytes += hit.count
+        copied = start + hit.count
+        Rewriter.appendQuoted(hit.assets.last!.reference, to: &out)
+        return copied
     }
 
     @inline(__always)

@@ -16,6 +16,8 @@ public struct EventFileReader {
     public private(set) var bytesRead = 0
     /// Bytes of JSON text after decompression.
     public private(set) var bytesDecoded = 0
+    /// A plain file is mapped, not read; its pages are given back after this many bytes.
+    public var mappedReleaseStep = 2 << 20
 
     /// `path` nil or "-" reads standard input.
     public init(path: String?, chunkSize: Int = 1 << 20, maxEventSize: Int = 256 << 20) {
@@ -33,6 +35,17 @@ public struct EventFileReader {
         var stream = EventStream(maxEventSize: maxEventSize)
         let name = displayName
         do {
+            if let mapped = MappedFile(fd, releaseStep: mappedReleaseStep) {
+                defer { mapped.unmap() }
+                bytesRead = mapped.bytes.count
+                bytesDecoded = mapped.bytes.count
+                try stream.feedWhole(mapped.bytes) { remainder in
+                    mapped.release(upTo: remainder.baseAddress! - mapped.bytes.baseAddress!)
+                    return try handler(remainder)
+                }
+                try stream.finish(handler)
+                return
+            }
             // Sniff the first bytes: plain JSON is read straight into the stream's buffer;
             // gzip goes through the decoder in chunks.
             var head = [UInt8](repeating: 0, count: 2)
@@ -122,4 +135,39 @@ public final class BufferedOutput {
         bytesWritten += buffer.count
         buffer.removeAll(keepingCapacity: true)
     }
+}
+
+/// A plain (not gzip) regular file mapped into memory, read where it lies: no copy into a
+/// buffer, and events are parsed once whatever their size. Pages already read are given
+/// back as the reader goes (every 2 MiB), so resident memory stays bounded however large
+/// the file. (A file
+/// truncated by someone else while mapped ends the process with SIGBUS.)
+private final class MappedFile {
+    let bytes: UnsafeRawBufferPointer
+    private var released = 0
+    private let releaseStep: Int
+
+    /// nil when the file is not a non-empty regular file, or is gzip (those are read).
+    init?(_ fd: borrowing FileDescriptor, releaseStep: Int) {
+        self.releaseStep = max(releaseStep, Int(getpagesize()))
+        var info = stat()
+        guard fstat(fd.raw, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, info.st_size > 2 else { return nil }
+        var magic: (UInt8, UInt8) = (0, 0)
+        guard pread(fd.raw, &magic, 2, 0) == 2, !(magic.0 == 0x1F && magic.1 == 0x8B) else { return nil }
+        let size = Int(info.st_size)
+        guard let base = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd.raw, 0),
+              base != UnsafeMutableRawPointer(bitPattern: -1) else { return nil }  // MAP_FAILED: read instead
+        _ = madvise(base, size, MADV_SEQUENTIAL)
+        bytes = UnsafeRawBufferPointer(start: base, count: size)
+    }
+
+    /// Drops the pages wholly before `offset` from memory (they stay in the page cache).
+    func release(upTo offset: Int) {
+        guard offset - released >= releaseStep else { return }
+        let end = offset & ~(Int(getpagesize()) - 1)
+        _ = madvise(UnsafeMutableRawPointer(mutating: bytes.baseAddress! + released), end - released, MADV_DONTNEED)
+        released = end
+    }
+
+    func unmap() { _ = munmap(UnsafeMutableRawPointer(mutating: bytes.baseAddress!), bytes.count) }
 }

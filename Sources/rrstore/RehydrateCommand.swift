@@ -26,6 +26,7 @@ struct RehydrateCommand: ParsableCommand {
     var input: String = "-"
 
     func run() throws {
+        BatchMemory.keepFreedMemory()
         try reportingErrors {
             let store = try FileAssetStore(root: assets)
             let rehydrator = Rehydrator(mode: urlBase.map { .url(base: $0) } ?? .inline)

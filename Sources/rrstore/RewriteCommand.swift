@@ -22,6 +22,9 @@ struct RewriteCommand: ParsableCommand {
     @Option(name: .long, help: "Objects and arrays of at least this many bytes (after their children were replaced) become tree assets.")
     var minTreeSize: Int = 4096
 
+    @Option(name: .long, help: "Memory for recognising repeated values without parsing or hashing them again (bytes, each of two caches).")
+    var cacheSize: Int = RewriteOptions().recentAssetsBytes
+
     @Option(name: .long, help: "Reject events larger than this many bytes.")
     var maxEventSize: Int = 256 << 20
 
@@ -31,14 +34,16 @@ struct RewriteCommand: ParsableCommand {
     func validate() throws {
         guard minSize >= 1 else { throw ValidationError("--min-size must be at least 1") }
         guard minTreeSize >= 2 else { throw ValidationError("--min-tree-size must be at least 2") }
+        guard cacheSize >= 0 else { throw ValidationError("--cache-size must not be negative") }
     }
 
     func run() throws {
+        BatchMemory.keepFreedMemory()
         try reportingErrors {
             let clock = ContinuousClock()
             let started = clock.now
             let store = try FileAssetStore(root: assets)
-            var rewriter = Rewriter(options: RewriteOptions(minStringSize: minSize, minTreeSize: minTreeSize, minEmbeddedDataURISize: minSize))
+            var rewriter = Rewriter(options: RewriteOptions(minStringSize: minSize, minTreeSize: minTreeSize, minEmbeddedDataURISize: minSize, recentAssetsBytes: cacheSize))
             var reader = EventFileReader(path: input, maxEventSize: maxEventSize)
             let output = BufferedOutput()
             var summary = RewriteSummary()
@@ -68,6 +73,7 @@ struct RewriteCommand: ParsableCommand {
             summary.bytesIn = reader.bytesDecoded
             summary.bytesOut = output.bytesWritten
             summary.seconds = (clock.now - started).seconds
+            summary.repeatsSkipped = rewriter.repeatsSkipped
             printError(summary.report())
         }
     }
@@ -78,6 +84,7 @@ struct RewriteSummary {
     var bytesIn = 0
     var bytesOut = 0
     var seconds = 0.0
+    var repeatsSkipped = (trees: 0, bytes: 0)
     var newByKind: [AssetKind: (count: Int, bytes: Int)] = [:]
     var reusedByKind: [AssetKind: (count: Int, bytes: Int)] = [:]
 
@@ -111,6 +118,7 @@ struct RewriteSummary {
             "bytes out (new assets): \(newBytes)",
             "events out / in: \(bytesIn > 0 ? formatted(Double(bytesOut) / Double(bytesIn)) : "-")",
             "seconds: \(formatted(seconds)) (\(seconds > 0 ? formatted(Double(bytesIn) / seconds / 1e6) : "-") MB/s)",
+            "repeated subtrees stepped over: \(repeatsSkipped.trees) (\(repeatsSkipped.bytes) bytes not parsed again)",
             peakMemoryLine(),
             "assets (kind: new count/bytes, reused count/bytes):",
         ]
