@@ -26,7 +26,7 @@ struct RehydrateCommand: ParsableCommand {
     var input: String = "-"
 
     func run() throws {
-        BatchMemory.keepFreedMemory()
+        BatchMemory.tuneAllocator()
         try reportingErrors {
             let store = try FileAssetStore(root: assets)
             let rehydrator = Rehydrator(mode: urlBase.map { .url(base: $0) } ?? .inline)

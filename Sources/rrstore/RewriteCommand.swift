@@ -38,7 +38,7 @@ struct RewriteCommand: ParsableCommand {
     }
 
     func run() throws {
-        BatchMemory.keepFreedMemory()
+        BatchMemory.tuneAllocator()
         try reportingErrors {
             let clock = ContinuousClock()
             let started = clock.now
