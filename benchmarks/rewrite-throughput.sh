@@ -65,7 +65,6 @@ def sh(cmd):
     try: return subprocess.run(cmd, shell=True, capture_output=True, text=True).stdout.strip()
     except Exception: return "?"
 cpu_model = sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2").strip()
-peak = [l for l in open(f"{work}/summary-warm.txt") if l.startswith("peak memory")]
 lines = [
     "# Rewrite throughput",
     "",
@@ -94,10 +93,14 @@ lines += [
     f"| rewritten events + unique assets | {rewritten + assets:,} | {(rewritten + assets) / size:.1%} |",
     f"| the same, each gzipped (`gzip -6`, as a compressing store would keep them) | {rewritten_gz + assets_gz:,} | {(rewritten_gz + assets_gz) / size:.1%} |",
     "",
-    f"rrstore's own summary (warm run): {peak[0].strip() if peak else ''}.",
+    "rrstore's own summaries: the first run, into an empty asset directory, then a warm run.",
     "",
     "```",
     open(f"{work}/summary-cold.txt").read().strip(),
+    "```",
+    "",
+    "```",
+    open(f"{work}/summary-warm.txt").read().strip(),
     "```",
 ]
 open(out, "w").write("\n".join(lines) + "\n")

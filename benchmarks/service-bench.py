@@ -219,7 +219,7 @@ def write_report(r):
         "- Asset GET: rrstore checks the tenant's link (cached for a minute) and answers small assets from",
         "  its cache of recently read assets (64 MiB), as nginx answers from the page cache with sendfile.",
         "- The ingest anchor is only a yardstick for the HTTP and disk part: nginx stores the body as it",
-        "  is, while rrstore un-gzips, parses and rewrites every event (the core runs at ~0.4x OpenSSL",
+        "  is, while rrstore un-gzips, parses and rewrites every event (the core runs at ~0.6x OpenSSL",
         "  SHA-256, see rewrite-throughput.md) and commits durably before answering. The number to watch",
         "  is events/s and MB/s of raw events.",
         "",
