@@ -91,6 +91,12 @@ struct RepeatedTrees {
     var replays = 0
     /// Input bytes stepped over by replays.
     var replayedBytes = 0
+    /// Bytes of candidates compared in vain in this event. Crafted input could line up
+    /// near-misses at every level of a deep tree; past a budget proportional to the bytes
+    /// already read, the event is parsed without probing (see `lookup`).
+    private var failedBytes = 0
+    /// Probes refused for that reason so far.
+    private(set) var probesRefused = 0
 
     /// Allocates nothing until a tree is kept: rewriters are made per request.
     init(capacityBytes: Int) {
@@ -102,6 +108,7 @@ struct RepeatedTrees {
     mutating func beginEvent() {
         log.removeAll(keepingCapacity: true)
         pending.removeAll(keepingCapacity: true)
+        failedBytes = 0
     }
 
     /// A fingerprint of `length` bytes (a multiple of 32) at `p`; not cryptographic: a
@@ -130,16 +137,24 @@ struct RepeatedTrees {
     }
 
     /// The tree whose input bytes start `bytes[start...]`, if one was kept.
+    /// The tree whose input bytes start `bytes[start...]`, if one was kept (`bytes` starts
+    /// at the event).
     @inline(__always)
-    func find(_ bytes: UnsafeRawBufferPointer, at start: Int, depth: Int) -> Hit? {
+    mutating func find(_ bytes: UnsafeRawBufferPointer, at start: Int, depth: Int) -> Hit? {
         let available = bytes.count &- start
         guard used > 0, available >= Self.prefixLength, let base = bytes.baseAddress else { return nil }
         guard filterHas(Self.fingerprint(base + start, length: Self.quickLength)) else { return nil }
-        return lookup(base + start, available: available, depth: depth)
+        return lookup(base + start, at: start, available: available, depth: depth)
     }
 
     @inline(never)
-    private func lookup(_ p: UnsafeRawPointer, available: Int, depth: Int) -> Hit? {
+    private mutating func lookup(_ p: UnsafeRawPointer, at start: Int, available: Int, depth: Int) -> Hit? {
+        // Wasted comparisons stay within a few times the bytes read: ~memcmp speed, a small
+        // fraction of what parsing those bytes costs.
+        guard failedBytes <= 32 * start + (4 << 20) else {
+            probesRefused += 1
+            return nil
+        }
         let h = Self.fingerprint(p, length: Self.prefixLength)
         let mask = slotPrefix.count - 1
         var i = Int(truncatingIfNeeded: h) & mask
@@ -150,14 +165,28 @@ struct RepeatedTrees {
                 let serial = Int(slotTree[i] >> 32) - 1
                 let segment = segments[serial - firstSerial]
                 let tree = segment.trees[Int(slotTree[i] & 0xFFFF_FFFF)]
-                if tree.rawCount <= available, depth <= tree.depth,
-                   segment.raw.withUnsafeBytes({ memcmp($0.baseAddress! + tree.rawStart, p, tree.rawCount) == 0 }) {
-                    return Hit(segment: segment, tree: tree)
+                if tree.rawCount <= available, depth <= tree.depth {
+                    let compared = segment.raw.withUnsafeBytes { Self.comparedBytes($0.baseAddress! + tree.rawStart, p, tree.rawCount) }
+                    if compared < 0 { return Hit(segment: segment, tree: tree) }
+                    failedBytes += compared
                 }
             }
             i = (i + 1) & mask
         }
         return nil
+    }
+
+    /// -1 if the `count` bytes at `a` and `b` are equal, else how many were compared before
+    /// the difference turned up (in blocks, so a near miss is charged what it cost).
+    private static func comparedBytes(_ a: UnsafeRawPointer, _ b: UnsafeRawPointer, _ count: Int) -> Int {
+        let block = 4096
+        var offset = 0
+        while offset < count {
+            let n = min(block, count - offset)
+            if memcmp(a + offset, b + offset, n) != 0 { return offset + n }
+            offset += n
+        }
+        return -1
     }
 
     /// Keeps the trees the event produced (input: the event's bytes as parsed).

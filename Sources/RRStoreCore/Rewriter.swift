@@ -50,6 +50,8 @@ public struct Rewriter {
     /// Subtrees recognised as byte-for-byte repeats and stepped over without parsing, and
     /// their input bytes, so far (attempts on an incomplete buffer included).
     public var repeatsSkipped: (trees: Int, bytes: Int) { (repeats.replays, repeats.replayedBytes) }
+    /// Probes for repeats given up because too many candidates were compared in vain.
+    public var repeatProbesRefused: Int { repeats.probesRefused }
 
     public init(options: RewriteOptions = RewriteOptions()) {
         self.options = options

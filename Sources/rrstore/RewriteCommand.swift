@@ -74,6 +74,7 @@ struct RewriteCommand: ParsableCommand {
             summary.bytesOut = output.bytesWritten
             summary.seconds = (clock.now - started).seconds
             summary.repeatsSkipped = rewriter.repeatsSkipped
+            summary.probesRefused = rewriter.repeatProbesRefused
             printError(summary.report())
         }
     }
@@ -85,6 +86,7 @@ struct RewriteSummary {
     var bytesOut = 0
     var seconds = 0.0
     var repeatsSkipped = (trees: 0, bytes: 0)
+    var probesRefused = 0
     var newByKind: [AssetKind: (count: Int, bytes: Int)] = [:]
     var reusedByKind: [AssetKind: (count: Int, bytes: Int)] = [:]
 
@@ -118,7 +120,8 @@ struct RewriteSummary {
             "bytes out (new assets): \(newBytes)",
             "events out / in: \(bytesIn > 0 ? formatted(Double(bytesOut) / Double(bytesIn)) : "-")",
             "seconds: \(formatted(seconds)) (\(seconds > 0 ? formatted(Double(bytesIn) / seconds / 1e6) : "-") MB/s)",
-            "repeated subtrees stepped over: \(repeatsSkipped.trees) (\(repeatsSkipped.bytes) bytes not parsed again)",
+            "repeated subtrees stepped over: \(repeatsSkipped.trees) (\(repeatsSkipped.bytes) bytes not parsed again)"
+                + (probesRefused > 0 ? ", \(probesRefused) probes given up" : ""),
             peakMemoryLine(),
             "assets (kind: new count/bytes, reused count/bytes):",
         ]

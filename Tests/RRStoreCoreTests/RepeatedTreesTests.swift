@@ -124,4 +124,21 @@ import Testing
         var fresh = Rewriter(options: RewriteOptions(minTreeSize: 300, recentAssetsBytes: 0))
         #expect(out == (try fresh.rewrite(event) { _ in }))
     }
+
+    @Test func nearMissesAtEveryLevelStopBeingProbed() throws {
+        // 300 nested arrays, each a tree with its own numbers before its child: every level
+        // starts alike, so each probe finds candidates that match for most of the event.
+        func nested(innermost: String) -> String {
+            var tree = "[\(String(repeating: "0,", count: 159))\(innermost)]"
+            for _ in 0..<300 { tree = "[\(String(repeating: "0,", count: 160))\(tree)]" }
+            return tree
+        }
+        let events = [bytes("{\"a\":\(nested(innermost: "0"))}"), bytes("{\"a\":\(nested(innermost: "1"))}")]
+        let options = RewriteOptions(minTreeSize: 300)
+        var rewriter = Rewriter(options: options)
+        var outputs: [[UInt8]] = []
+        for event in events { outputs.append(try rewriter.rewrite(event) { _ in }) }
+        #expect(rewriter.repeatProbesRefused > 0, "comparisons in vain are bounded")
+        #expect(outputs == (try Self.rewriteAll(events, options: Self.withoutCaches(options))).outputs)
+    }
 }
