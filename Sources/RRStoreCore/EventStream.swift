@@ -161,13 +161,16 @@ public struct EventStream: ~Copyable {
     /// The event's length, or nil if it is not complete in the buffer yet.
     private mutating func handleEvent(_ bytes: UnsafeRawBufferPointer, at offset: Int, isFinal: Bool, _ handler: Handler) throws -> Int? {
         let available = bytes.count - offset
+        // The handler sees no more than an event may hold, so an oversized event costs no
+        // more than the limit to refuse (a mapped file may hold gigabytes after it).
+        let window = min(available, maxEventSize)
         do {
-            let length = try handler(UnsafeRawBufferPointer(rebasing: bytes[offset...]))
-            guard length <= maxEventSize else { throw tooLarge(at: offset) }
+            let length = try handler(UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + window)]))
             retryAtCount = 0
             return length
+        } catch let error as RRStoreError where error.code == .truncatedInput && error.offset == window && window < available {
+            throw tooLarge(at: offset)
         } catch let error as RRStoreError where error.code == .truncatedInput && error.offset == available && !isFinal {
-            guard available <= maxEventSize else { throw tooLarge(at: offset) }
             retryAtCount = offset + available * 2
             return nil
         } catch var error as RRStoreError where error.code == .truncatedInput && error.offset == available {

@@ -82,6 +82,33 @@ import Testing
         }
     }
 
+    @Test func aWholeInputIsFramedInPlaceAndAnOversizedEventIsRefusedAtTheLimit() throws {
+        let small = "{\"a\":\"" + String(repeating: "x", count: 40) + "\"}"  // 48 bytes
+        let large = "{\"a\":\"" + String(repeating: "y", count: 1_000) + "\"}"
+        var longestSeen = 0
+        var events: [String] = []
+        let handler: EventStream.Handler = { remainder in
+            longestSeen = max(longestSeen, remainder.count)
+            var visitor = ValidatingVisitor()
+            let length = try JSONParser.parsePrefix(remainder, visitor: &visitor)
+            events.append(String(decoding: remainder[..<length], as: UTF8.self))
+            return length
+        }
+        var stream = EventStream(maxEventSize: small.utf8.count)
+        try bytes("[\(small),\n\(small)]").withUnsafeBytes { try stream.feedWhole($0, handler) }
+        try stream.finish(handler)
+        #expect(events == [small, small], "events exactly at the limit pass")
+        var limited = EventStream(maxEventSize: 100)
+        do {
+            try bytes("[\(small),\(large),\(small)]").withUnsafeBytes { try limited.feedWhole($0, handler) }
+            Issue.record("an event over the limit was accepted")
+        } catch let error as RRStoreError {
+            #expect(error.code == .tooLarge)
+            #expect(error.offset == 1 + small.utf8.count + 1, "the offset of the oversized event")
+        }
+        #expect(longestSeen <= 100, "the handler never saw more than the limit")
+    }
+
     @Test func aHugeEventCutIntoManyChunksIsParsedAboutOnce() throws {
         let event = "{\"a\":[" + Array(repeating: "1234567", count: 100_000).joined(separator: ",") + "]}"
         var stream = EventStream()
