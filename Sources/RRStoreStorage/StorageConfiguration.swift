@@ -16,6 +16,8 @@ public struct StorageConfiguration: Sendable, Equatable {
     public var s3PathStyle: Bool = true
     public var metadataBackend: MetadataBackend = .sqlite
     public var postgresURL: String?
+    /// How long a metadata operation may wait for PostgreSQL before failing.
+    public var postgresTimeout: Duration = .seconds(30)
 
     public init() {}
 
@@ -55,7 +57,7 @@ public struct StorageConfiguration: Sendable, Equatable {
             guard let url = postgresURL, !url.isEmpty else {
                 throw RRStoreError(.invalidConfiguration, "--metadata postgres needs --postgres-url (or RRSTORE_POSTGRES_URL)")
             }
-            return try PostgresMetadataStore(url: url, logger: logger)
+            return try PostgresMetadataStore(url: url, operationTimeout: postgresTimeout, logger: logger)
         }
     }
 

@@ -31,6 +31,9 @@ struct StorageOptions: ParsableArguments {
     @Option(name: .long, help: "PostgreSQL URL, postgres://user:password@host:port/database (env RRSTORE_POSTGRES_URL).")
     var postgresURL: String?
 
+    @Option(name: .long, help: "Seconds a metadata operation may wait for PostgreSQL (e.g. while it is unreachable) before failing (env RRSTORE_POSTGRES_TIMEOUT; default 30).")
+    var postgresTimeout: Double?
+
     func resolve(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> StorageConfiguration {
         func pick(_ flag: String?, _ variable: String) -> String? {
             if let flag { return flag }
@@ -62,6 +65,12 @@ struct StorageOptions: ParsableArguments {
             configuration.metadataBackend = parsed
         }
         configuration.postgresURL = pick(postgresURL, "RRSTORE_POSTGRES_URL")
+        if let timeout = postgresTimeout.map({ "\($0)" }) ?? pick(nil, "RRSTORE_POSTGRES_TIMEOUT") {
+            guard let seconds = Double(timeout), seconds > 0, seconds.isFinite else {
+                throw ValidationError("--postgres-timeout must be a positive number of seconds, not '\(timeout)'")
+            }
+            configuration.postgresTimeout = .milliseconds(Int64(seconds * 1000))
+        }
         return configuration
     }
 }

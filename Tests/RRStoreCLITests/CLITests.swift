@@ -244,6 +244,22 @@ enum Corpus {
         #expect(b.stderr.contains("sqlite or postgres"), "\(b.stderr)")
     }
 
+    @Test func anUnreachablePostgreSQLStopsTheStartWithAMessageInsteadOfHanging() throws {
+        let work = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: work) }
+        // Nothing listens on port 1: every connection attempt is refused, and the pool retries.
+        let started = Date()
+        let result = try CLI.run(["serve", "--port", "0", "--data", work.path, "--metadata", "postgres",
+                                  "--postgres-url", "postgres://rrstore@127.0.0.1:1/rrstore"],
+                                 environment: ["RRSTORE_POSTGRES_TIMEOUT": "2"])
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("PostgreSQL at 127.0.0.1:1 did not answer within 2.0 seconds"), "\(result.stderr.suffix(600))")
+        #expect(Date().timeIntervalSince(started) < 30)
+        let bad = try CLI.run(["check-storage", "--postgres-timeout", "0"])
+        #expect(bad.status != 0)
+        #expect(bad.stderr.contains("--postgres-timeout must be a positive number"), "\(bad.stderr)")
+    }
+
     @Test(.enabled(if: ProcessInfo.processInfo.environment["RRSTORE_TEST_S3_ENDPOINT"] != nil || ProcessInfo.processInfo.environment["CI"] == "true"))
     func s3AndPostgresFromTheEnvironment() throws {
         let environment = ProcessInfo.processInfo.environment

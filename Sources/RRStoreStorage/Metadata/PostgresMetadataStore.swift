@@ -16,12 +16,18 @@ public final class PostgresMetadataStore: MetadataStore {
     /// Opens when `run()` starts: services start together, and a query that leases a
     /// connection before the pool runs makes PostgresNIO log a warning each time.
     private let poolStarted = Gate()
+    /// host:port, for messages.
+    private let target: String
+    /// How long one operation may wait for PostgreSQL (see `wrap`).
+    public let operationTimeout: Duration
 
     /// `url`: `postgres://user[:password]@host[:port]/database` (TLS off: for loopback or a
     /// private network; put a TLS-terminating proxy in between otherwise).
-    public init(url: String, logger: Logger = Logger(label: "rrstore.postgres")) throws {
+    public init(url: String, operationTimeout: Duration = .seconds(30), logger: Logger = Logger(label: "rrstore.postgres")) throws {
         let configuration = try PostgresMetadataStore.configuration(from: url)
         self.logger = logger
+        self.operationTimeout = operationTimeout
+        target = "\(configuration.host ?? "?"):\(configuration.port ?? 5432)"
         client = PostgresClient(configuration: configuration, backgroundLogger: logger)
     }
 
@@ -89,10 +95,30 @@ public final class PostgresMetadataStore: MetadataStore {
         return configuration
     }
 
+    /// Runs a database operation, with PostgreSQL's errors turned into `RRStoreError`s. An
+    /// operation that gets no answer within `operationTimeout` — the server is down or
+    /// unreachable, and the pool keeps trying to connect — fails (503 in the service)
+    /// instead of waiting forever.
     @discardableResult
-    private func wrap<T>(_ body: () async throws -> T) async throws -> T {
+    private func wrap<T: Sendable>(_ body: @Sendable () async throws -> T) async throws -> T {
         await poolStarted.wait()
-        do { return try await body() } catch let error as RRStoreError { throw error } catch let error as PostgresTransactionError {
+        let timeout = operationTimeout
+        let target = self.target
+        do {
+            // The group is awaited before this returns: the closure does not outlive the call.
+            return try await withoutActuallyEscaping(body) { body in try await withThrowingTaskGroup(of: T?.self) { group in
+                group.addTask { try await body() }
+                group.addTask {
+                    try await Task.sleep(for: timeout)
+                    return nil
+                }
+                defer { group.cancelAll() }
+                guard let first = try await group.next(), let result = first else {
+                    throw RRStoreError(.database, "PostgreSQL at \(target) did not answer within \(timeout) (is it running and reachable from here? its connection errors are logged)")
+                }
+                return result
+            } }
+        } catch let error as RRStoreError { throw error } catch let error as PostgresTransactionError {
             // Our own errors thrown inside a transaction come back wrapped; unwrap them.
             if let inner = error.closureError as? RRStoreError { throw inner }
             throw RRStoreError(.database, "PostgreSQL transaction failed: \(String(reflecting: error))")
@@ -103,7 +129,7 @@ public final class PostgresMetadataStore: MetadataStore {
         }
     }
 
-    private func transaction<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+    private func transaction<T: Sendable>(_ body: @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         try await wrap { try await client.withTransaction(logger: logger) { connection in try await body(connection) } }
     }
 
