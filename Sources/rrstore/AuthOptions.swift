@@ -39,17 +39,14 @@ struct AuthOptions: ParsableArguments {
     var urlSigningSecret: String?
 
     func resolve(environment: [String: String]) throws -> AuthConfiguration {
-        func pick(_ flag: String?, _ variable: String) -> String? {
-            flag ?? environment[variable].flatMap { $0.isEmpty ? nil : $0 }
-        }
         var configuration = AuthConfiguration()
-        let mode = pick(auth, "RRSTORE_AUTH") ?? "none"
+        let mode = environment.setting(auth, or: "RRSTORE_AUTH") ?? "none"
         guard let parsed = AuthConfiguration.Mode(rawValue: mode) else { throw ValidationError("--auth must be none, jwt or token, not '\(mode)'") }
         configuration.mode = parsed
-        configuration.jwksURL = pick(jwksURL, "RRSTORE_JWKS_URL")
-        configuration.jwksFile = pick(jwksFile, "RRSTORE_JWKS_FILE")
-        configuration.hs256Secret = pick(jwtHs256Secret, "RRSTORE_JWT_HS256_SECRET").map { Array($0.utf8) }
-        if let list = pick(jwtAlgorithms, "RRSTORE_JWT_ALGORITHMS") {
+        configuration.jwksURL = environment.setting(jwksURL, or: "RRSTORE_JWKS_URL")
+        configuration.jwksFile = environment.setting(jwksFile, or: "RRSTORE_JWKS_FILE")
+        configuration.hs256Secret = environment.setting(jwtHs256Secret, or: "RRSTORE_JWT_HS256_SECRET").map { Array($0.utf8) }
+        if let list = environment.setting(jwtAlgorithms, or: "RRSTORE_JWT_ALGORITHMS") {
             configuration.algorithms = Set(try list.split(separator: ",").map { name in
                 let trimmed = name.trimmingCharacters(in: .whitespaces).uppercased()
                 guard let algorithm = JWTAlgorithm(rawValue: trimmed) else {
@@ -58,16 +55,16 @@ struct AuthOptions: ParsableArguments {
                 return algorithm
             })
         }
-        configuration.issuer = pick(jwtIssuer, "RRSTORE_JWT_ISSUER")
+        configuration.issuer = environment.setting(jwtIssuer, or: "RRSTORE_JWT_ISSUER")
         let audiences = jwtAudience.isEmpty ? (environment["RRSTORE_JWT_AUDIENCE"] ?? "").split(separator: ",").map(String.init) : jwtAudience
         configuration.audiences = Set(audiences.map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
-        configuration.tokenUse = pick(jwtTokenUse, "RRSTORE_JWT_TOKEN_USE")
-        if let leeway = pick(jwtLeeway.map(String.init), "RRSTORE_JWT_LEEWAY") {
+        configuration.tokenUse = environment.setting(jwtTokenUse, or: "RRSTORE_JWT_TOKEN_USE")
+        if let leeway = environment.setting(jwtLeeway.map(String.init), or: "RRSTORE_JWT_LEEWAY") {
             guard let seconds = Int64(leeway), seconds >= 0 else { throw ValidationError("--jwt-leeway '\(leeway)' is not a number of seconds") }
             configuration.leewaySeconds = seconds
         }
-        configuration.tokensFile = pick(tokensFile, "RRSTORE_TOKENS_FILE")
-        configuration.urlSigningKey = pick(urlSigningSecret, "RRSTORE_URL_SIGNING_SECRET").map { Array($0.utf8) }
+        configuration.tokensFile = environment.setting(tokensFile, or: "RRSTORE_TOKENS_FILE")
+        configuration.urlSigningKey = environment.setting(urlSigningSecret, or: "RRSTORE_URL_SIGNING_SECRET").map { Array($0.utf8) }
         return configuration
     }
 }

@@ -50,16 +50,13 @@ struct ServeCommand: AsyncParsableCommand {
 
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
-        func pick(_ flag: String?, _ variable: String) -> String? {
-            flag ?? environment[variable].flatMap { $0.isEmpty ? nil : $0 }
-        }
         func number<T: LosslessStringConvertible>(_ flag: T?, _ variable: String) throws -> T? {
             if let flag { return flag }
             guard let text = environment[variable], !text.isEmpty else { return nil }
             guard let value = T(text) else { throw ValidationError("\(variable)='\(text)' is not a number") }
             return value
         }
-        let levelName = pick(logLevel, "RRSTORE_LOG_LEVEL") ?? "info"
+        let levelName = environment.setting(logLevel, or: "RRSTORE_LOG_LEVEL") ?? "info"
         guard let level = Logger.Level(rawValue: levelName) else { throw ValidationError("--log-level '\(levelName)' is not a log level") }
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
@@ -70,12 +67,12 @@ struct ServeCommand: AsyncParsableCommand {
         logger.logLevel = level
 
         var configuration = ServerConfiguration()
-        configuration.host = pick(host, "RRSTORE_HOST") ?? configuration.host
+        configuration.host = environment.setting(host, or: "RRSTORE_HOST") ?? configuration.host
         configuration.port = try number(port, "RRSTORE_PORT") ?? configuration.port
         configuration.corsOrigins = corsOrigins.isEmpty
             ? (environment["RRSTORE_CORS_ORIGINS"] ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
             : corsOrigins
-        configuration.publicBaseURL = pick(publicURL, "RRSTORE_PUBLIC_URL") ?? ""
+        configuration.publicBaseURL = environment.setting(publicURL, or: "RRSTORE_PUBLIC_URL") ?? ""
         configuration.flush.chunkBytes = try number(flushBytes, "RRSTORE_FLUSH_BYTES") ?? configuration.flush.chunkBytes
         configuration.flush.maxAgeSeconds = try number(flushAge, "RRSTORE_FLUSH_AGE") ?? configuration.flush.maxAgeSeconds
         configuration.flush.idleSeconds = try number(flushIdle, "RRSTORE_FLUSH_IDLE") ?? configuration.flush.idleSeconds

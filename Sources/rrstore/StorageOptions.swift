@@ -35,37 +35,32 @@ struct StorageOptions: ParsableArguments {
     var postgresTimeout: Double?
 
     func resolve(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> StorageConfiguration {
-        func pick(_ flag: String?, _ variable: String) -> String? {
-            if let flag { return flag }
-            if let value = environment[variable], !value.isEmpty { return value }
-            return nil
-        }
         var configuration = StorageConfiguration()
-        if let data = pick(data, "RRSTORE_DATA") { configuration.dataDirectory = data }
-        if let backend = pick(blobStore, "RRSTORE_BLOB_STORE") {
+        if let data = environment.setting(data, or: "RRSTORE_DATA") { configuration.dataDirectory = data }
+        if let backend = environment.setting(blobStore, or: "RRSTORE_BLOB_STORE") {
             guard let parsed = StorageConfiguration.BlobBackend(rawValue: backend) else {
                 throw ValidationError("--blob-store must be file or s3, not '\(backend)'")
             }
             configuration.blobBackend = parsed
         }
-        configuration.s3Endpoint = pick(s3Endpoint, "RRSTORE_S3_ENDPOINT")
-        configuration.s3Bucket = pick(s3Bucket, "RRSTORE_S3_BUCKET")
-        if let region = pick(s3Region, "RRSTORE_S3_REGION") { configuration.s3Region = region }
-        if let prefix = pick(s3Prefix, "RRSTORE_S3_PREFIX") { configuration.s3Prefix = prefix }
-        if let addressing = pick(s3Addressing, "RRSTORE_S3_ADDRESSING") {
+        configuration.s3Endpoint = environment.setting(s3Endpoint, or: "RRSTORE_S3_ENDPOINT")
+        configuration.s3Bucket = environment.setting(s3Bucket, or: "RRSTORE_S3_BUCKET")
+        if let region = environment.setting(s3Region, or: "RRSTORE_S3_REGION") { configuration.s3Region = region }
+        if let prefix = environment.setting(s3Prefix, or: "RRSTORE_S3_PREFIX") { configuration.s3Prefix = prefix }
+        if let addressing = environment.setting(s3Addressing, or: "RRSTORE_S3_ADDRESSING") {
             guard addressing == "path" || addressing == "virtual" else {
                 throw ValidationError("--s3-addressing must be path or virtual, not '\(addressing)'")
             }
             configuration.s3PathStyle = addressing == "path"
         }
-        if let backend = pick(metadata, "RRSTORE_METADATA") {
+        if let backend = environment.setting(metadata, or: "RRSTORE_METADATA") {
             guard let parsed = StorageConfiguration.MetadataBackend(rawValue: backend) else {
                 throw ValidationError("--metadata must be sqlite or postgres, not '\(backend)'")
             }
             configuration.metadataBackend = parsed
         }
-        configuration.postgresURL = pick(postgresURL, "RRSTORE_POSTGRES_URL")
-        if let timeout = postgresTimeout.map({ "\($0)" }) ?? pick(nil, "RRSTORE_POSTGRES_TIMEOUT") {
+        configuration.postgresURL = environment.setting(postgresURL, or: "RRSTORE_POSTGRES_URL")
+        if let timeout = postgresTimeout.map({ "\($0)" }) ?? environment.setting(nil, or: "RRSTORE_POSTGRES_TIMEOUT") {
             guard let seconds = Double(timeout), seconds > 0, seconds.isFinite else {
                 throw ValidationError("--postgres-timeout must be a positive number of seconds, not '\(timeout)'")
             }
