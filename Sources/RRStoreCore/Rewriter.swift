@@ -8,7 +8,9 @@ public struct RewriteOptions: Sendable, Equatable {
     public var minEmbeddedDataURISize: Int = 1024
     /// Deeper JSON is rejected.
     public var maxDepth: Int = 512
-    /// Bytes of recently extracted values kept to name repeats without hashing (0: off).
+    /// Memory for recognising repeats, in bytes for each of two caches: recently extracted
+    /// values (named again without hashing) and recently parsed subtrees (stepped over
+    /// without parsing, see `RepeatedTrees`). 0 turns both off; the output is the same.
     public var recentAssetsBytes: Int = 32 << 20
     /// Whether well-formed references in the input stay as they are (listed in
     /// `Rewriter.keptReferences`) instead of being extracted as text: for events a client
