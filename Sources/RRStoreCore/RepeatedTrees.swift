@@ -84,13 +84,13 @@ struct RepeatedTrees {
     private var filter: [UInt64] = []
 
     /// What the event being rewritten logged and produced; committed by `addEvent`.
-    var log: [LoggedAsset] = []
-    var pending: [Pending] = []
+    private(set) var log: [LoggedAsset] = []
+    private var pending: [Pending] = []
     /// Trees replayed so far: a tree with a replayed one inside is not kept (its bytes
     /// would be kept twice); the trees inside it still are.
-    var replays = 0
+    private(set) var replays = 0
     /// Input bytes stepped over by replays.
-    var replayedBytes = 0
+    private(set) var replayedBytes = 0
     /// Bytes of candidates compared in vain in this event. Crafted input could line up
     /// near-misses at every level of a deep tree; past a budget proportional to the bytes
     /// already read, the event is parsed without probing (see `lookup`).
@@ -104,6 +104,30 @@ struct RepeatedTrees {
     }
 
     var isEnabled: Bool { capacityBytes > 0 }
+
+    /// Notes an asset handed to the sink, so that trees around it can replay it.
+    mutating func logAsset(_ reference: AssetReference, bytes: [UInt8]) {
+        guard isEnabled else { return }
+        log.append(LoggedAsset(reference: reference, bytes: bytes))
+    }
+
+    /// Notes a tree the rewriter extracted from `input[start..<end]`, its assets logged since
+    /// `logStart`. It is kept at the event's end unless a replay happened inside it.
+    mutating func logTree(_ reference: AssetReference, bytes: [UInt8], start: Int, end: Int, depth: Int,
+                          logStart: Int, replaysBefore: Int) {
+        guard isEnabled else { return }
+        log.append(LoggedAsset(reference: reference, bytes: bytes))
+        if replays == replaysBefore {
+            pending.append(Pending(start: start, end: end, assets: logStart..<log.count, depth: depth))
+        }
+    }
+
+    /// Notes a replay: trees around it replay its assets too.
+    mutating func logReplay(_ hit: Hit) {
+        log.append(contentsOf: hit.assets)
+        replays += 1
+        replayedBytes += hit.count
+    }
 
     mutating func beginEvent() {
         log.removeAll(keepingCapacity: true)
@@ -195,17 +219,22 @@ struct RepeatedTrees {
         // `pending` is in post-order (a tree after its descendants), so walking it backwards
         // meets each outermost tree before the trees inside it. Only the outermost trees'
         // bytes and logged assets are copied; the trees inside point into them.
+        let kept = pending.reversed().filter { $0.end - $0.start >= Self.prefixLength }
+        func outside(_ tree: Pending, _ cover: (start: Int, end: Int)) -> Bool { tree.start < cover.start || tree.end > cover.end }
+        var outermostBytes = 0
+        var last = (start: 0, end: 0)
+        for tree in kept where outside(tree, last) {
+            last = (tree.start, tree.end)
+            outermostBytes += tree.end - tree.start
+        }
+        guard outermostBytes > 0, outermostBytes <= capacityBytes / 4 else { return }
         var raw: [UInt8] = []
+        raw.reserveCapacity(outermostBytes)
         var assets: [LoggedAsset] = []
         var trees: [Tree] = []
         var cover = (start: 0, end: 0, at: 0, logStart: 0, assetsAt: 0)
-        var outermost = (start: 0, end: 0, bytes: 0)
-        for tree in pending.reversed() where tree.start < outermost.start || tree.end > outermost.end {
-            outermost = (tree.start, tree.end, outermost.bytes + tree.end - tree.start)
-        }
-        raw.reserveCapacity(outermost.bytes)
-        for tree in pending.reversed() where tree.end - tree.start >= Self.prefixLength {
-            if tree.start < cover.start || tree.end > cover.end {
+        for tree in kept {
+            if outside(tree, (cover.start, cover.end)) {
                 cover = (tree.start, tree.end, raw.count, tree.assets.lowerBound, assets.count)
                 raw.append(contentsOf: UnsafeRawBufferPointer(rebasing: input[tree.start..<tree.end]))
                 assets.append(contentsOf: log[tree.assets])
@@ -220,7 +249,6 @@ struct RepeatedTrees {
                               assets: (tree.assets.lowerBound + shift)..<(tree.assets.upperBound + shift),
                               depth: tree.depth, quick: quick, prefix: prefix))
         }
-        guard !trees.isEmpty else { return }
         let segment = Segment(raw: raw, assets: assets)
         guard segment.cost <= capacityBytes / 4 else { return }
         segment.trees = trees

@@ -138,7 +138,7 @@ public struct Rewriter {
         if let hit = recent.lookup(.string, content) {
             let stored = hit.stored ?? hit.raw
             try stored.withUnsafeBytes { try sink(ExtractedAsset(reference: hit.reference, bytes: $0)) }
-            if repeats.isEnabled { repeats.log.append(LoggedAsset(reference: hit.reference, bytes: stored)) }
+            repeats.logAsset(hit.reference, bytes: stored)
             return hit.reference
         }
         guard recent.capacityBytes > 0 else { return try extractNewString(content, hasEscapes: hasEscapes, sink: sink) }
@@ -148,9 +148,7 @@ public struct Rewriter {
             try sink(asset)
             emitted.append((asset.reference, Array(asset.bytes), asset.bytes.elementsEqual(content)))
         }
-        if repeats.isEnabled {
-            for asset in emitted { repeats.log.append(LoggedAsset(reference: asset.reference, bytes: asset.bytes)) }
-        }
+        for asset in emitted { repeats.logAsset(asset.reference, bytes: asset.bytes) }
         if emitted.count == 1 {
             let only = emitted[0]
             recent.insert(.string, raw: only.isContent ? only.bytes : Array(content), stored: only.isContent ? nil : only.bytes, reference: ref)
@@ -350,11 +348,9 @@ private struct RewriteVisitor: JSONVisitor {
             rewriter.recent.insert(.tree, raw: copy, stored: nil, reference: ref)
             return (ref, copy)
         }
-        if rewriter.repeats.isEnabled, let kept {
-            rewriter.repeats.log.append(LoggedAsset(reference: ref, bytes: kept))
-            if rewriter.repeats.replays == context.replaysBefore {
-                rewriter.repeats.pending.append(.init(start: start, end: end, assets: context.logStart..<rewriter.repeats.log.count, depth: depth))
-            }
+        if let kept {
+            rewriter.repeats.logTree(ref, bytes: kept, start: start, end: end, depth: depth,
+                                     logStart: context.logStart, replaysBefore: context.replaysBefore)
         }
         out.removeLast(out.count - outStart)
         Rewriter.appendQuoted(ref, to: &out)
@@ -374,10 +370,7 @@ private struct RewriteVisitor: JSONVisitor {
         for asset in hit.assets {
             try asset.bytes.withUnsafeBytes { try sink(ExtractedAsset(reference: asset.reference, bytes: $0)) }
         }
-        // Trees around this one replay these too.
-        rewriter.repeats.log.append(contentsOf: hit.assets)
-        rewriter.repeats.replays += 1
-        rewriter.repeats.replayedBytes += hit.count
+        rewriter.repeats.logReplay(hit)
         copied = start + hit.count
         Rewriter.appendQuoted(hit.assets.last!.reference, to: &out)
         return copied
