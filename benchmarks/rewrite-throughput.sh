@@ -18,10 +18,7 @@ cpu="${BENCH_CPU:-1}"
 
 scripts/deps.sh
 # The release build scripts/run.sh makes; RRSTORE_BIN measures another binary instead.
-if [ -z "${RRSTORE_BIN:-}" ]; then
-  swift build -c release --static-swift-stdlib --product rrstore >/dev/null
-fi
-bin="${RRSTORE_BIN:-$(swift build -c release --static-swift-stdlib --show-bin-path)/rrstore}"
+bin="${RRSTORE_BIN:-$(scripts/release-build.sh rrstore)}"
 
 rm -rf "$work" && mkdir -p "$work"
 input="$work/corpus.ndjson"

@@ -9,6 +9,6 @@ command -v wrk >/dev/null && command -v nginx >/dev/null || sudo_apt=1
 if [ "${sudo_apt:-0}" = 1 ]; then
   if [ "$(id -u)" = 0 ]; then apt-get install -y -q wrk nginx-light; else sudo apt-get install -y -q wrk nginx-light; fi
 fi
-swift build -c release --static-swift-stdlib --product rrstore
+bin="$(scripts/release-build.sh rrstore)"
 mkdir -p benchmarks/results
-python3 benchmarks/service-bench.py "$(swift build -c release --static-swift-stdlib --show-bin-path)/rrstore" benchmarks/results/service-throughput.md
+python3 benchmarks/service-bench.py "$bin" benchmarks/results/service-throughput.md

@@ -10,8 +10,7 @@ out=benchmarks/results/storage-throughput.md
 rm -rf "$work" && mkdir -p "$work"
 
 scripts/deps.sh
-swift build -c release --static-swift-stdlib --product rrstore-storage-bench >/dev/null
-bin="$(swift build -c release --static-swift-stdlib --show-bin-path)/rrstore-storage-bench"
+bin="$(scripts/release-build.sh rrstore-storage-bench)"
 . scripts/test-services.sh
 
 "$bin" file "$work/rrstore-files" > "$work/file.jsonl"

@@ -7,7 +7,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/deps.sh
-# Static Swift runtime and Foundation: one self-contained binary, faster to start.
-swift build -c release --static-swift-stdlib --product rrstore
-bin="$(swift build -c release --static-swift-stdlib --show-bin-path)/rrstore"
+bin="$(scripts/release-build.sh rrstore)"
 exec "$bin" serve "$@"

@@ -29,8 +29,7 @@ import Testing
     }
 
     @Test func theCorpusGoesInOnceAndComesBackEqual() async throws {
-        let work = FileManager.default.temporaryDirectory.appendingPathComponent("rrstore-backfill-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        let work = try temporaryDirectory().path
         defer { try? FileManager.default.removeItem(atPath: work) }
         let server = try ServeCrashTests.Server(data: work + "/data")
         defer { server.terminate() }
@@ -63,8 +62,7 @@ import Testing
     /// A backfill killed mid-run (SIGKILL, some sessions done, one half sent) and started
     /// again with its checkpoint finishes the rest: every session once, whole.
     @Test func anInterruptedRunResumes() async throws {
-        let work = FileManager.default.temporaryDirectory.appendingPathComponent("rrstore-backfill-kill-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        let work = try temporaryDirectory().path
         defer { try? FileManager.default.removeItem(atPath: work) }
         let server = try ServeCrashTests.Server(data: work + "/data")
         defer { server.terminate() }
@@ -97,7 +95,7 @@ import Testing
     }
 
     @Test func aCorruptFileIsReportedAndSkipped() async throws {
-        let work = FileManager.default.temporaryDirectory.appendingPathComponent("rrstore-backfill-bad-\(UUID().uuidString)").path
+        let work = try temporaryDirectory().path
         try FileManager.default.createDirectory(atPath: work + "/src/a", withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: work) }
         let good = try Corpus.sessions()[0]
@@ -118,7 +116,7 @@ import Testing
 
 
     @Test func packedEventsAreUnpacked() async throws {
-        let work = FileManager.default.temporaryDirectory.appendingPathComponent("rrstore-backfill-packed-\(UUID().uuidString)").path
+        let work = try temporaryDirectory().path
         try FileManager.default.createDirectory(atPath: work + "/src", withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: work) }
         // A session as rrweb's packer leaves it: a JSON array of packed strings (and a few
@@ -193,8 +191,7 @@ import Testing
             }
         }
 
-        let work = FileManager.default.temporaryDirectory.appendingPathComponent("rrstore-backfill-s3-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        let work = try temporaryDirectory().path
         defer { try? FileManager.default.removeItem(atPath: work) }
         let server = try ServeCrashTests.Server(data: work + "/data")
         defer { server.terminate() }

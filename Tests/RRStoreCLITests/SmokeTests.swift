@@ -5,8 +5,7 @@ import Testing
 /// `rrstore smoke` against a live `rrstore serve` with static-token auth on.
 @Suite struct SmokeTests {
     @Test func passesWithAGoodTokenAndFailsClearlyWithABadOne() throws {
-        let work = FileManager.default.temporaryDirectory.appendingPathComponent("rrstore-smoke-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        let work = try temporaryDirectory().path
         defer { try? FileManager.default.removeItem(atPath: work) }
         let token = "smoke-token-\(UUID().uuidString)"
         try Data("acme \(SHA256Digest.hash(Array(token.utf8)))\n".utf8).write(to: URL(fileURLWithPath: work + "/tokens"))
