@@ -136,17 +136,27 @@ public struct JWTVerifier: Sendable {
         return try checkClaims(token.claims, now: now)
     }
 
+    /// A NumericDate claim (RFC 7519 §2: seconds, possibly fractional) as whole seconds.
+    /// Claims are attacker-chosen numbers: a value outside Int64 (`1e300`) or not finite is
+    /// malformed, never converted (`Int64(1e300)` traps).
+    static func numericDate(_ value: JSONValue, _ name: String) throws -> Int64 {
+        guard case .number(let seconds) = value else { throw AuthError(.malformed, "\(name) is not a number") }
+        // 2^62 seconds is ~1.5e11 years: past it the claim is not a date.
+        guard seconds.isFinite, abs(seconds) < 0x1p62 else { throw AuthError(.malformed, "\(name) is not a date (\(seconds))") }
+        return Int64(seconds.rounded(.down))
+    }
+
     func checkClaims(_ claims: [String: JSONValue], now: Int64) throws -> String {
         let leeway = policy.leewaySeconds
         if let exp = claims["exp"] {
-            guard case .number(let value) = exp else { throw AuthError(.malformed, "exp is not a number") }
-            guard now < Int64(value) + leeway else { throw AuthError(.expired, "the token expired at \(Int64(value))") }
+            let expires = try Self.numericDate(exp, "exp")
+            guard now < expires.addingSaturated(leeway) else { throw AuthError(.expired, "the token expired at \(expires)") }
         } else if policy.requireExpiry {
             throw AuthError(.expired, "the token has no exp")
         }
         if let nbf = claims["nbf"] {
-            guard case .number(let value) = nbf else { throw AuthError(.malformed, "nbf is not a number") }
-            guard now + leeway >= Int64(value) else { throw AuthError(.notYetValid, "the token is not valid before \(Int64(value))") }
+            let notBefore = try Self.numericDate(nbf, "nbf")
+            guard now.addingSaturated(leeway) >= notBefore else { throw AuthError(.notYetValid, "the token is not valid before \(notBefore)") }
         }
         if let issuer = policy.issuer {
             guard case .string(let iss)? = claims["iss"], iss == issuer else { throw AuthError(.issuer, "the token's issuer is not \(issuer)") }
@@ -189,5 +199,13 @@ public struct JWTVerifier: Sendable {
             signature = try key.signSHA256(Array(input.utf8))
         }
         return input + "." + Base64URL.encode(signature)
+    }
+}
+
+extension Int64 {
+    /// `self + other`, clamped to the type's range instead of trapping.
+    func addingSaturated(_ other: Int64) -> Int64 {
+        let (sum, overflow) = addingReportingOverflow(other)
+        return overflow ? (other > 0 ? .max : .min) : sum
     }
 }

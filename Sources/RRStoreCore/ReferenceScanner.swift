@@ -45,8 +45,10 @@ public enum ReferenceScanner {
 /// `rrtree:sha256:<hex>`), anywhere, fed in pieces of any size. What a tree or nested text
 /// asset can make a reader fetch is among these, so a server checks them before it lets a
 /// tenant upload the asset.
-public struct ReferenceMentions {
-    public private(set) var digests: Set<SHA256Digest> = []
+public struct ReferenceMentions: Sendable {
+    /// How often each digest is mentioned.
+    public private(set) var counts: [SHA256Digest: Int] = [:]
+    public var digests: Set<SHA256Digest> { Set(counts.keys) }
     /// The end of the previous piece, where a mention may have begun.
     private var carry: [UInt8] = []
     private static let longest = AssetReference.assetPrefix.count + 64
@@ -57,6 +59,29 @@ public struct ReferenceMentions {
         var scanner = ReferenceMentions()
         scanner.feed(bytes)
         return scanner.digests
+    }
+
+    /// What an asset of `size` bytes with these mentions expands to when a reader puts
+    /// back every asset it names, given each named asset's own expansion: its size plus
+    /// each mention's expansion, repeats counted (an upper bound: the reference text itself
+    /// is counted too). Saturates at `Int.max` instead of overflowing: a chain of small
+    /// assets that name each other twice doubles at every step.
+    public func expansion(ofAssetOfSize size: Int, children: [SHA256Digest: Int]) -> Int {
+        var total = size
+        for (digest, count) in counts {
+            let child = children[digest] ?? 0
+            let (product, overflowed) = child.multipliedReportingOverflow(by: count)
+            guard !overflowed else { return .max }
+            let (sum, overflow) = total.addingReportingOverflow(product)
+            guard !overflow else { return .max }
+            total = sum
+        }
+        return total
+    }
+
+    /// Forgets the mentions of `digest` (an asset naming itself names nothing new).
+    public mutating func removeMentions(of digest: SHA256Digest) {
+        counts[digest] = nil
     }
 
     public mutating func feed(_ piece: UnsafeRawBufferPointer) {
@@ -100,7 +125,7 @@ public struct ReferenceMentions {
             guard UnsafeRawBufferPointer(rebasing: text[i..<(i + prefix.count)]).elementsEqual(prefix),
                   let digest = SHA256Digest(hexBytes: UnsafeRawBufferPointer(rebasing: text[(i + prefix.count)..<(i + prefix.count + 64)]))
             else { continue }
-            digests.insert(digest)
+            counts[digest, default: 0] += 1
         }
     }
 }

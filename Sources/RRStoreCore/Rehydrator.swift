@@ -33,12 +33,18 @@ public enum RehydrateMode: Sendable, Equatable {
 public struct Rehydrator {
     public let mode: RehydrateMode
     public let maxDepth: Int
+    /// The most bytes one value may expand to. Assets are shared and may name each other
+    /// (a tree naming another twice, that one naming a third twice, ...): a few small
+    /// assets can describe an exponentially large value. Past this the value is refused
+    /// (`.tooLarge`) instead of exhausting memory.
+    public let maxOutputBytes: Int
     private let urlPrefix: [UInt8]
     private let signer: AssetURLSigner?
 
-    public init(mode: RehydrateMode = .inline, maxDepth: Int = 512) {
+    public init(mode: RehydrateMode = .inline, maxDepth: Int = 512, maxOutputBytes: Int = .max) {
         self.mode = mode
         self.maxDepth = maxDepth
+        self.maxOutputBytes = maxOutputBytes
         if case .url(var base, let signer) = mode {
             while base.hasSuffix("/") { base.removeLast() }
             urlPrefix = Array((base + "/assets/").utf8)
@@ -52,13 +58,18 @@ public struct Rehydrator {
     /// Rehydrates one JSON value (one event; only whitespace may follow it), appending the
     /// result to `out`. On a thrown error `out` is as it was.
     public func rehydrate(_ input: UnsafeRawBufferPointer, into out: inout [UInt8], source: some AssetSource) throws {
-        _ = try run(input, into: &out, source: source, depth: 0, wholeInput: true)
+        _ = try run(input, into: &out, source: source, depth: 0, wholeInput: true, limit: outputLimit(from: out.count))
+    }
+
+    private func outputLimit(from start: Int) -> Int {
+        let (limit, overflow) = start.addingReportingOverflow(maxOutputBytes)
+        return overflow ? .max : limit
     }
 
     /// Rehydrates the JSON value at the start of `input` and returns its length in `input`
     /// (see `EventStream`). On a thrown error `out` is as it was.
     public func rehydratePrefix(_ input: UnsafeRawBufferPointer, into out: inout [UInt8], source: some AssetSource) throws -> Int {
-        try run(input, into: &out, source: source, depth: 0, wholeInput: false)
+        try run(input, into: &out, source: source, depth: 0, wholeInput: false, limit: outputLimit(from: out.count))
     }
 
     public func rehydrate(_ input: [UInt8], source: some AssetSource) throws -> [UInt8] {
@@ -68,13 +79,13 @@ public struct Rehydrator {
     }
 
     fileprivate func run<Source: AssetSource>(
-        _ input: UnsafeRawBufferPointer, into out: inout [UInt8], source: Source, depth: Int, wholeInput: Bool
+        _ input: UnsafeRawBufferPointer, into out: inout [UInt8], source: Source, depth: Int, wholeInput: Bool, limit: Int
     ) throws -> Int {
         guard depth <= maxDepth else {
             throw RRStoreError(.nestingTooDeep, "tree assets nest deeper than \(maxDepth) levels")
         }
         let mark = out.count
-        var visitor = RehydrateVisitor(rehydrator: self, input: input, source: source, depth: depth)
+        var visitor = RehydrateVisitor(rehydrator: self, input: input, source: source, depth: depth, limit: limit)
         swap(&visitor.out, &out)
         defer { swap(&visitor.out, &out) }
         do {
@@ -93,7 +104,14 @@ public struct Rehydrator {
         }
     }
 
-    fileprivate func expand(_ ref: AssetReference, into out: inout [UInt8], source: some AssetSource, depth: Int) throws {
+    fileprivate func expand(_ ref: AssetReference, into out: inout [UInt8], source: some AssetSource, depth: Int, limit: Int) throws {
+        try expandUnchecked(ref, into: &out, source: source, depth: depth, limit: limit)
+        guard out.count <= limit else {
+            throw RRStoreError(.tooLarge, "the value expands to more than \(maxOutputBytes) bytes (its assets name each other over and over); it is refused")
+        }
+    }
+
+    private func expandUnchecked(_ ref: AssetReference, into out: inout [UInt8], source: some AssetSource, depth: Int, limit: Int) throws {
         if ref.kind == .dataURI && !urlPrefix.isEmpty {
             // A link is all URL mode writes: the bytes are not needed (nor fetched).
             out.append(UInt8(ascii: "\""))
@@ -106,7 +124,7 @@ public struct Rehydrator {
             switch ref.kind {
             case .tree:
                 do {
-                    _ = try run(bytes, into: &out, source: source, depth: depth + 1, wholeInput: true)
+                    _ = try run(bytes, into: &out, source: source, depth: depth + 1, wholeInput: true, limit: limit)
                 } catch let error as RRStoreError where error.code == .invalidJSON || error.code == .truncatedInput {
                     throw RRStoreError(.corruptAsset, "tree asset \(ref.digest) is not valid JSON (\(error)); the asset store is damaged")
                 }
@@ -201,6 +219,7 @@ private struct RehydrateVisitor<Source: AssetSource>: JSONVisitor {
     let input: UnsafeRawBufferPointer
     let source: Source
     let depth: Int
+    let limit: Int
     var out: [UInt8] = []
     var copied = 0
 
@@ -211,6 +230,6 @@ private struct RehydrateVisitor<Source: AssetSource>: JSONVisitor {
         let ref = try AssetReference(parsing: content)
         out.append(contentsOf: UnsafeRawBufferPointer(rebasing: input[copied..<start]))
         copied = end
-        try rehydrator.expand(ref, into: &out, source: source, depth: depth)
+        try rehydrator.expand(ref, into: &out, source: source, depth: depth, limit: limit)
     }
 }

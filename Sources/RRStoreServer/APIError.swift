@@ -1,6 +1,7 @@
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import NIOHTTP1
 import RRStoreCore
 import RRStoreStorage
 
@@ -21,6 +22,18 @@ public struct APIError: HTTPResponseError, CustomStringConvertible {
 
     public var description: String { "\(status.code) \(code): \(message)" }
 
+    /// A 5xx from deep in a store may quote file paths or endpoints: those stay in the log.
+    func withoutServerDetails() -> APIError {
+        guard message.contains("/") || message.contains("'") else { return self }
+        var copy = self
+        switch status.code {
+        case 503: copy.message = "a store the server depends on is unavailable; retry later"
+        case 507: break
+        default: copy.message = "the server failed to answer this request; it has been logged"
+        }
+        return copy
+    }
+
     public func response(from request: Request, context: some RequestContext) throws -> Response {
         var body = Array(#"{"error":{"code":""#.utf8)
         Array(code.utf8).withUnsafeBytes { JSONStringCoding.appendEscaped($0, to: &body) }
@@ -33,6 +46,15 @@ public struct APIError: HTTPResponseError, CustomStringConvertible {
     }
 
     static func notFound(_ what: String) -> APIError { APIError(.notFound, "not_found", what) }
+    /// Out of request memory or ingest slots for now: try again in a moment.
+    static func busy(_ message: String) -> APIError {
+        APIError(.serviceUnavailable, "busy", message, headers: [.retryAfter: "1"])
+    }
+    /// A store did not answer within the request's deadline.
+    static func storeTimeout(_ what: String, seconds: Double) -> APIError {
+        APIError(.serviceUnavailable, "storage_timeout", "\(what) did not finish within \(Int(seconds)) s (the store is slow or unreachable); nothing was acknowledged, retry later",
+                 headers: [.retryAfter: "5"])
+    }
     static func badRequest(_ code: String, _ message: String) -> APIError { APIError(.badRequest, code, message) }
 
     /// The answer for an error from the core or the stores: bad input is a 4xx, the rest a 5xx.
@@ -43,6 +65,8 @@ public struct APIError: HTTPResponseError, CustomStringConvertible {
             return APIError(.badRequest, error.code.rawValue, message)
         case .tooLarge:
             return APIError(.contentTooLarge, error.code.rawValue, message)
+        case .corruptAsset:
+            return APIError(.internalServerError, error.code.rawValue, "a stored asset or chunk this answer needs is damaged; it has been logged")
         case .recordingNotFound, .blobNotFound:
             return APIError(.notFound, "not_found", message)
         case .digestMismatch, .sizeMismatch:
@@ -50,7 +74,15 @@ public struct APIError: HTTPResponseError, CustomStringConvertible {
         case .invalidRange:
             return APIError(.rangeNotSatisfiable, error.code.rawValue, message)
         case .storageUnavailable, .database:
-            return APIError(.serviceUnavailable, error.code.rawValue, message)
+            return APIError(.serviceUnavailable, error.code.rawValue, message, headers: [.retryAfter: "5"])
+        case .noSpace:
+            // The message names server paths: the operator reads it in the log, not the client.
+            return APIError(HTTPResponse.Status(code: 507, reasonPhrase: "Insufficient Storage"), error.code.rawValue, "the server's storage is full; nothing was stored; retry later")
+        case .missingAsset:
+            return APIError(.serviceUnavailable, error.code.rawValue, "a stored asset this answer needs is missing from the blob store; it has been logged, and uploading or posting the asset again repairs it",
+                            headers: [.retryAfter: "5"])
+        case .idempotencyConflict:
+            return APIError(.unprocessableContent, error.code.rawValue, message)
         default:
             return APIError(.internalServerError, error.code.rawValue, message)
         }
@@ -67,8 +99,12 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             throw error
         } catch let error as RRStoreError {
             let api = APIError.from(error)
+            // 5xx messages are for the operator: logged in full, answered without server paths.
             if api.status.code >= 500 { context.logger.error("\(request.method) \(request.uri.path): \(error)") }
-            throw api
+            throw api.status.code >= 500 ? api.withoutServerDetails() : api
+        } catch let error as HTTPParserError {
+            // A body the HTTP decoder could not frame (bad chunk sizes, ...): the client's fault.
+            throw APIError(.badRequest, "malformed_request", "the request is not valid HTTP/1.1 (\(error)); the connection is closed")
         } catch let error as HTTPError {
             throw APIError(error.status, Self.code(for: error.status), error.body ?? error.status.reasonPhrase)
         } catch let error as any HTTPResponseError {

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Hummingbird
+import HummingbirdCore
 import Logging
 import NIOCore
 import RRStoreCore
@@ -21,6 +22,12 @@ public struct ServerState: Sendable {
     let assetCache: AssetCache
     let linkCache = LinkCache()
     let ingestLimiter: AsyncLimiter
+    /// Request bytes held in memory, all requests together.
+    let requestMemory: MemoryBudget
+    /// Upload bytes spooled to disk, all requests together.
+    let spoolSpace: MemoryBudget
+    let connections: ConnectionCount
+    let storeProbe = StoreProbe()
     let authenticator: Authenticator
     let logger: Logger
 
@@ -32,6 +39,9 @@ public struct ServerState: Sendable {
         self.metrics = metrics
         self.assetCache = AssetCache(capacityBytes: configuration.assetCacheBytes)
         self.ingestLimiter = AsyncLimiter(limit: configuration.limits.maxConcurrentIngest)
+        self.requestMemory = MemoryBudget(capacity: configuration.limits.requestMemoryBytes)
+        self.spoolSpace = MemoryBudget(capacity: configuration.limits.spoolBytes)
+        self.connections = ConnectionCount(limit: configuration.limits.maxConnections)
         self.authenticator = Authenticator(configuration: configuration.auth, localTenant: configuration.localTenant,
                                            metrics: metrics, logger: logger)
         self.logger = logger
@@ -71,8 +81,11 @@ public func buildApplication(
     }
     services.append(Flusher(state: state))
 
+    let limits = state.configuration.limits
+    let http1 = HTTP1Channel.Configuration(idleTimeout: .milliseconds(Int64(limits.idleTimeoutSeconds * 1000)))
     var app = Application(
         router: router,
+        server: .cappedHTTP1(http1, connections: state.connections),
         configuration: .init(address: .hostname(state.configuration.host, port: state.configuration.port), serverName: "rrstore"),
         services: services,
         onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },

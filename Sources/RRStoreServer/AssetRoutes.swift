@@ -35,7 +35,8 @@ struct AssetRoutes {
 
     private func missing(_ request: Request, _ context: RRStoreRequestContext) async throws -> Response {
         let max = state.configuration.limits.maxMissingQuery
-        let buffer = try await request.body.collect(upTo: max * 120 + 4096)
+        let buffer = try await collectBody(request, context: context, limit: max * 120 + 4096,
+                                           deadline: state.configuration.limits.bodyDeadlineSeconds, memory: nil)
         let query: MissingQuery
         do {
             query = try JSONDecoder().decode(MissingQuery.self, from: Data(buffer.readableBytesView))
@@ -53,7 +54,8 @@ struct AssetRoutes {
             guard item.size >= 0 else { throw APIError.badRequest("invalid_size", "asset sizes are not negative") }
             digests.append(digest)
         }
-        let linked = try await state.metadata.linked(tenant: context.tenant, among: digests)
+        // Held means linked and indexed: an asset whose bytes were found missing is asked for again.
+        let linked = Set(try await state.metadata.linkedAssets(tenant: context.tenant, among: digests).keys)
         var seen = Set<SHA256Digest>()
         var writer = JSONWriter()
         writer.beginObject()
@@ -73,77 +75,40 @@ struct AssetRoutes {
     private func upload(_ request: Request, _ context: RRStoreRequestContext) async throws -> Response {
         let digest = try Self.digest(context)
         let limit = state.configuration.limits.maxAssetBytes
-        if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > limit {
+        if let length = request.headers[.contentLength].map({ HeaderValues.decimal($0) ?? .max }), length > limit {
             throw APIError(.contentTooLarge, "too_large", "assets are at most \(limit) bytes; this one has \(length)")
         }
         // Already linked to this tenant and touched within the hour: the upload only has to
-        // prove the bytes (no write at all, so repeated uploads cost a hash).
+        // prove the bytes (no write at all, so repeated uploads cost a hash). Bytes another
+        // tenant stored are written like new ones (see `FileSystem.writeDurably`): the
+        // answer and its timing must not tell that they were there.
         let linked = try await state.linkCache.linkedAsset(tenant: context.tenant, digest: digest, from: state.metadata)
-        var known = linked != nil
-        if !known { known = try await state.metadata.indexedAssets(among: [digest]).contains(digest) }
-        var hasher = SHA256Hasher()
-        var mentions = ReferenceMentions()
-        var memory: [UInt8] = []
-        var spool: SpoolFile?
-        var size = 0
-        defer { spool?.remove() }
-        for try await piece in request.body {
-            size += piece.readableBytes
-            guard size <= limit else { throw APIError(.contentTooLarge, "too_large", "assets are at most \(limit) bytes") }
-            piece.withUnsafeReadableBytes {
-                hasher.update($0)
-                // What a tenant holds was checked when it got its link.
-                if linked == nil { mentions.feed($0) }
+        let proveOnly = linked.map { ServerState.now() - $0.lastTouched < 3_600_000 } ?? false
+        let received = try await MemoryReservation.with(state.requestMemory) { memory in
+            try await MemoryReservation.with(state.spoolSpace) { spoolSpace in
+                try await receiveUpload(request, context, digest: digest, store: !proveOnly, memory: memory, spoolSpace: spoolSpace,
+                                        checkMentions: linked == nil)
             }
-            // Bytes the store already holds only need hashing: the upload proves possession.
-            if known { continue }
-            if spool == nil && memory.count + piece.readableBytes <= Self.inMemoryUploadBytes {
-                memory += piece.readableBytesView
-                continue
-            }
-            if spool == nil {
-                spool = try SpoolFile(directory: state.configuration.spoolDirectory)
-                try spool!.append(memory)
-                memory = []
-            }
-            try spool!.append(Array(piece.readableBytesView))
         }
-        let actual = hasher.finalize()
-        guard actual == digest else {
-            throw APIError(.unprocessableContent, "digest_mismatch", "the body hashes to \(actual), not \(digest); nothing was stored")
-        }
+        let admission = AssetAdmission(state: state)
         // A tree or nested text names other assets, which reads would fetch along with it:
-        // the tenant must hold those already (clients upload children first).
-        let mentioned = mentions.digests.subtracting([digest])
-        if !mentioned.isEmpty {
-            let held = try await state.metadata.linked(tenant: context.tenant, among: Array(mentioned))
-            let unknown = mentioned.subtracting(held).sorted()
-            if !unknown.isEmpty {
-                throw APIError(.unprocessableContent, "unknown_assets",
-                               "this asset references \(unknown.count) asset(s) this tenant has not uploaded, e.g. \(unknown[0]); upload those first; nothing was stored")
-            }
-        }
+        // the tenant must hold those already (clients upload children first), and the
+        // whole may not expand past one event.
+        let expansion = try await admission.checkUpload(digest, size: received.size, mentions: received.mentions, tenant: context.tenant)
         let now = ServerState.now()
-        if let linked, now - linked.lastTouched < 3_600_000 {
+        if proveOnly {
             state.metrics.assetsReused.increment()
             return Response(status: .ok, headers: [.eTag: "\"\(digest)\""])
         }
-        var created = false
-        if !known {
-            // The hash was checked above; what is stored may be the gzip of these bytes.
-            let outcome = if let spool {
-                try await state.assets.store(digest, file: spool.path, size: size)
-            } else {
-                try await state.assets.store(digest, bytes: memory)
-            }
-            created = outcome.0 == .created
-        }
         let mediaType = request.headers[.contentType].flatMap { $0.hasPrefix("application/octet-stream") ? nil : String($0.prefix(200)) }
-        try await state.metadata.registerUpload(AssetRecord(digest: digest, size: size, mediaType: mediaType, kind: "upload", firstStored: now, lastTouched: now),
-                                                tenant: context.tenant)
-        if created {
+        try await withStoreDeadline("indexing the upload") {
+            try await state.metadata.registerUpload(AssetRecord(digest: digest, size: received.size, mediaType: mediaType, kind: received.kind,
+                                                                firstStored: now, lastTouched: now, expansion: expansion),
+                                                    tenant: context.tenant)
+        }
+        if received.created {
             state.metrics.assetsNew.increment()
-            state.metrics.assetBytesNew.increment(by: Int64(size))
+            state.metrics.assetBytesNew.increment(by: Int64(received.size))
         } else {
             state.metrics.assetsReused.increment()
         }
@@ -152,18 +117,85 @@ struct AssetRoutes {
         return Response(status: linked == nil ? .created : .ok, headers: [.eTag: "\"\(digest)\""])
     }
 
+    private struct ReceivedUpload: Sendable {
+        var size: Int
+        var mentions: ReferenceMentions
+        var kind: String
+        var created: Bool
+    }
+
+    /// Reads the body within the body deadline, hashing it (and scanning it for mentions);
+    /// with `store`, keeps it (in memory, or spooled past 4 MiB) and writes it create-only
+    /// once the digest is proven.
+    private func receiveUpload(_ request: Request, _ context: RRStoreRequestContext, digest: SHA256Digest, store: Bool, memory: MemoryReservation,
+                               spoolSpace: MemoryReservation, checkMentions: Bool) async throws -> ReceivedUpload {
+        let limit = state.configuration.limits.maxAssetBytes
+        let spoolDirectory = state.configuration.spoolDirectory
+        let seconds = state.configuration.limits.bodyDeadlineSeconds
+        var hasher = SHA256Hasher()
+        var mentions = ReferenceMentions()
+        var inMemory: [UInt8] = []
+        var spool: SpoolFile?
+        var size = 0
+        defer { spool?.remove() }
+        try await readBody(request.body, context: context, deadline: seconds) { piece in
+            size += piece.readableBytes
+            guard size <= limit else { throw APIError(.contentTooLarge, "too_large", "assets are at most \(limit) bytes") }
+            piece.withUnsafeReadableBytes {
+                hasher.update($0)
+                // What a tenant holds was checked when it got its link.
+                if checkMentions { mentions.feed($0) }
+            }
+            guard store else { return }
+            if spool == nil && inMemory.count + piece.readableBytes <= Self.inMemoryUploadBytes {
+                try memory.add(piece.readableBytes)
+                inMemory += piece.readableBytesView
+                return
+            }
+            try spoolSpace.add(piece.readableBytes + (spool == nil ? inMemory.count : 0))
+            if spool == nil {
+                spool = try SpoolFile(directory: spoolDirectory)
+                try spool?.append(inMemory)
+                inMemory = []
+            }
+            try spool?.append(Array(piece.readableBytesView))
+        }
+        let actual = hasher.finalize()
+        guard actual == digest else {
+            throw APIError(.unprocessableContent, "digest_mismatch", "the body hashes to \(actual), not \(digest); nothing was stored")
+        }
+        guard store else { return ReceivedUpload(size: size, mentions: mentions, kind: "upload", created: false) }
+        let kind = spool == nil ? AssetAdmission.uploadKind(inMemory) : "upload"
+        let assets = state.assets, bytes = inMemory, spoolPath = spool?.path, total = size
+        // The hash was checked above; what is stored may be the gzip of these bytes.
+        let outcome = try await withStoreDeadline("storing the upload") {
+            if let spoolPath { try await assets.store(digest, file: spoolPath, size: total) } else { try await assets.store(digest, bytes: bytes) }
+        }
+        return ReceivedUpload(size: size, mentions: mentions, kind: kind, created: outcome.0 == .created)
+    }
+
+    private func withStoreDeadline<T: Sendable>(_ what: String, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        let seconds = state.configuration.limits.storeDeadlineSeconds
+        return try await withDeadline(seconds: seconds, { APIError.storeTimeout(what, seconds: seconds) }, body)
+    }
+
     private func read(_ request: Request, _ context: RRStoreRequestContext, includeBody: Bool) async throws -> Response {
         let digest = try Self.digest(context)
         guard let record = try await state.linkCache.linkedAsset(tenant: context.tenant, digest: digest, from: state.metadata) else {
             throw APIError.notFound("no asset \(digest) for this tenant")
         }
         let etag = "\"\(digest)\""
+        let served = HeaderValues.servedMediaType(record.mediaType)
         var headers: HTTPFields = [
             .eTag: etag,
             .cacheControl: Self.cacheControl(request, authOn: state.configuration.auth.mode != .none),
-            .contentType: record.mediaType ?? "application/octet-stream",
+            .contentType: served.contentType,
             .acceptRanges: "bytes",
         ]
+        // Assets are whatever tenants uploaded or recorded pages held: inert on this origin.
+        headers[.xContentTypeOptions] = "nosniff"
+        headers[.contentSecurityPolicy] = Self.assetPolicy
+        if served.attachment { headers[.contentDisposition] = "attachment" }
         // Either representation (as is, or gzip) matches: both are the same bytes.
         if let match = request.headers[.ifNoneMatch], match == "*" || match.contains(digest.description) {
             return Response(status: .notModified, headers: headers)
@@ -188,10 +220,18 @@ struct AssetRoutes {
         let wanted = range
         if size <= Self.cachedAssetBytes {
             // Small assets come whole from the shared cache of recently read assets.
-            let bytes = try await state.assetCache.bytes(digest, likely: likely, from: assets)
+            let bytes: [UInt8]
+            do {
+                bytes = try await state.assetCache.bytes(digest, likely: likely, from: assets)
+            } catch let error as RRStoreError where error.code == .missingAsset {
+                try? await state.metadata.forgetIndexedAsset(digest)
+                throw error
+            }
             return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes[wanted])))
         }
         guard let located = try await assets.locate(digest, likely: likely) else {
+            // Forget the index row, so that uploading or posting the asset again repairs it.
+            try? await state.metadata.forgetIndexedAsset(digest)
             throw RRStoreError(.missingAsset, "asset \(digest) is linked but missing from the blob store")
         }
         let key = BlobKey.asset(digest, located.encoding)
@@ -225,17 +265,17 @@ struct AssetRoutes {
         return (shared ? "public" : "private") + ", max-age=31536000, immutable"
     }
 
+    /// Opened directly, an asset may run nothing and load nothing: a sandboxed, unique
+    /// origin. (An `<img>` or a stylesheet using it is not affected.)
+    static let assetPolicy = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; font-src data:; sandbox"
+
     /// Assets up to this size are served from the in-memory cache, decompressed.
     private static let cachedAssetBytes = 1 << 20
     /// Large assets go out in pieces of this size, so memory stays bounded.
     private static let piece = 4 << 20
 
     private static func acceptsGzip(_ request: Request) -> Bool {
-        guard let accept = request.headers[.acceptEncoding]?.lowercased() else { return false }
-        return accept.split(separator: ",").contains { item in
-            let parts = item.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }
-            return parts.first == "gzip" && !parts.dropFirst().contains { $0.replacingOccurrences(of: " ", with: "") == "q=0" }
-        }
+        request.headers[.acceptEncoding].map(HeaderValues.acceptsGzip) ?? false
     }
 
     private static func copy(_ blobs: any BlobStore, _ key: BlobKey, _ range: Range<Int>, to writer: inout any ResponseBodyWriter) async throws {
@@ -274,30 +314,6 @@ struct AssetRoutes {
             throw RRStoreError(.corruptAsset, "\(key) decompresses to \(position) bytes, fewer than its index says")
         }
         try await writer.finish(nil)
-    }
-}
-
-/// One `bytes=` range of RFC 9110 (`a-b`, `a-`, `-n`); several ranges are not served.
-struct ByteRange {
-    var range: Range<Int>
-
-    init?(header: String, size: Int) {
-        guard header.hasPrefix("bytes="), !header.contains(",") else { return nil }
-        let spec = header.dropFirst("bytes=".count).trimmingCharacters(in: .whitespaces)
-        guard let dash = spec.firstIndex(of: "-") else { return nil }
-        let first = spec[..<dash], last = spec[spec.index(after: dash)...]
-        if first.isEmpty {
-            guard let suffix = Int(last), suffix > 0, size > 0 else { return nil }
-            range = max(0, size - suffix)..<size
-        } else {
-            guard let start = Int(first), start >= 0, start < size else { return nil }
-            if last.isEmpty {
-                range = start..<size
-            } else {
-                guard let end = Int(last), end >= start else { return nil }
-                range = start..<min(end + 1, size)
-            }
-        }
     }
 }
 

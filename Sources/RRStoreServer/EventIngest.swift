@@ -13,11 +13,15 @@ struct EventIngest {
         var events: [[UInt8]] = []
         var rawBytes = 0
         var rewrittenBytes = 0
-        /// Extracted in this batch, by digest.
+        /// Extracted in this batch, by digest, and in the order the rewriter handed them
+        /// over (children before the trees and texts that name them).
         var extracted: [SHA256Digest: ExtractedCopy] = [:]
-        /// References the (client-rewritten) events already held.
-        var kept: Set<SHA256Digest> = []
+        var extractionOrder: [SHA256Digest] = []
+        /// References the (client-rewritten) events already held, by event.
+        var keptByEvent: [(event: Int, references: [AssetReference])] = []
         var assetRefs = 0
+
+        var kept: Set<SHA256Digest> { Set(keptByEvent.flatMap { $0.references.map(\.digest) }) }
     }
 
     struct ExtractedCopy {
@@ -25,8 +29,9 @@ struct EventIngest {
         var reference: AssetReference
     }
 
-    /// Rewrites the events of `body` (already un-gzipped). CPU only; no I/O.
-    func rewrite(body: [UInt8], isNDJSON: Bool, keepReferences: Bool, recording: String) throws -> Batch {
+    /// Rewrites the events of `body` (already un-gzipped). CPU only; no I/O. The copies it
+    /// makes (events, extracted assets) are charged to `reservation` as they are made.
+    func rewrite(body: [UInt8], isNDJSON: Bool, keepReferences: Bool, recording: String, reservation: MemoryReservation) throws -> Batch {
         let limits = state.configuration.limits
         var options = state.configuration.rewrite
         options.keepReferences = keepReferences
@@ -40,17 +45,23 @@ struct EventIngest {
                     throw RRStoreError(.tooLarge, "a batch holds at most \(limits.maxEventsPerBatch) events; split it")
                 }
                 var out: [UInt8] = []
+                var copied = 0
                 let length = try rewriter.rewritePrefix(remainder, into: &out) { asset in
                     batch.assetRefs += 1
                     if batch.extracted[asset.digest] == nil {
                         batch.extracted[asset.digest] = ExtractedCopy(bytes: Array(asset.bytes), reference: asset.reference)
+                        batch.extractionOrder.append(asset.digest)
+                        copied += asset.bytes.count
                     }
                 }
-                batch.kept.formUnion(rewriter.keptReferences.map(\.digest))
-                batch.assetRefs += rewriter.keptReferences.count
+                if !rewriter.keptReferences.isEmpty {
+                    batch.keptByEvent.append((batch.events.count, rewriter.keptReferences))
+                    batch.assetRefs += rewriter.keptReferences.count
+                }
                 batch.rawBytes += length
                 batch.rewrittenBytes += out.count
                 batch.events.append(out)
+                try reservation.add(out.count + copied)
                 return length
             }
             try stream.feed(UnsafeRawBufferPointer(rebasing: body[range]), handler)
@@ -63,33 +74,31 @@ struct EventIngest {
     }
 
     /// Stores the batch's new assets and appends its events durably.
-    func commit(_ batch: Batch, tenant: String, recording: String, idempotencyKey: String?) async throws -> AppendOutcome {
-        // References a client left in place must be to assets this tenant uploaded.
-        let foreign = batch.kept.subtracting(batch.extracted.keys)
-        if !foreign.isEmpty {
-            let linked = try await state.metadata.linked(tenant: tenant, among: Array(foreign))
-            let missing = foreign.subtracting(linked).sorted()
-            if !missing.isEmpty {
-                throw APIError(.unprocessableContent, "unknown_assets",
-                               "the events reference \(missing.count) asset(s) this tenant has not uploaded, e.g. \(missing[0]); upload them with PUT /assets/{digest} (ask POST /assets/missing which) and retry")
-            }
-        }
+    func commit(_ batch: Batch, tenant: String, recording: String, idempotencyKey: String?,
+                requestDigest: SHA256Digest?) async throws -> AppendOutcome {
+        let admitted = try await admit(batch, tenant: tenant)
         guard try await state.metadata.recording(tenant: tenant, id: recording) != nil else {
             throw APIError.notFound("no recording '\(recording)'")
         }
-        let indexed = try await state.metadata.indexedAssets(among: Array(batch.extracted.keys))
-        let newBytes = try await storeAssets(batch.extracted.filter { !indexed.contains($0.key) })
+        // What this tenant holds already needs no write. Anything else is written even if
+        // another tenant stored the same bytes (create-only: it is not replaced), so that
+        // the answer takes as long either way and tells nothing about other tenants.
+        let toStore = batch.extracted.filter { admitted.held[$0.key] == nil }
+        let newBytes = try await storeAssets(toStore)
         let now = ServerState.now()
         // Every extracted asset's index row is written (new) or touched (garbage
         // collection's grace period) in the same transaction as the events.
         let records = batch.extracted.map { digest, asset in
             AssetRecord(digest: digest, size: asset.bytes.count, mediaType: asset.reference.mediaType,
-                        kind: asset.reference.kind.rawValue, firstStored: now, lastTouched: now)
+                        kind: asset.reference.kind.rawValue, firstStored: now, lastTouched: now,
+                        expansion: admitted.expansions[digest])
         }
+        let foreign = batch.kept.subtracting(batch.extracted.keys)
         let outcome = try await state.metadata.appendEvents(
             tenant: tenant, recording: recording, events: batch.events,
-            assets: Array(batch.extracted.keys) + Array(foreign), newAssets: records, idempotencyKey: idempotencyKey, at: now)
-        state.metrics.assetsReused.increment(by: Int64(indexed.count))
+            assets: Array(batch.extracted.keys) + Array(foreign), newAssets: records, idempotencyKey: idempotencyKey,
+            requestDigest: requestDigest, at: now)
+        state.metrics.assetsReused.increment(by: Int64(batch.extracted.count - toStore.count))
         if case .appended = outcome {
             let metrics = state.metrics
             metrics.ingestEvents.increment(by: Int64(batch.events.count))
@@ -100,37 +109,82 @@ struct EventIngest {
         return outcome
     }
 
-    /// Writes the bytes of assets the index does not know yet (before their index rows, so
-    /// an indexed asset always has its bytes); returns the bytes newly stored.
-    private func storeAssets(_ assets: [SHA256Digest: ExtractedCopy]) async throws -> Int {
-        let digests = Array(assets.keys)
-        var newBytes = 0
-        // A few stores at a time: S3 round trips dominate, and memory is already held.
-        try await withThrowingTaskGroup(of: Int.self) { group in
-            var next = 0
-            func startNext() {
-                guard next < digests.count else { return }
-                let digest = digests[next], asset = assets[digest]!
-                next += 1
-                group.addTask { try await storeAsset(digest, asset) }
-            }
-            for _ in 0..<8 { startNext() }
-            while let stored = try await group.next() {
-                newBytes += stored
-                startNext()
+    /// What the batch may link, checked before anything is written: every digest the
+    /// events keep and every digest an extracted asset mentions is extracted here or held
+    /// by this tenant; kept tree references name JSON; no event expands past the event
+    /// size limit. Returns the tenant's held assets and each extracted asset's expansion.
+    private func admit(_ batch: Batch, tenant: String) async throws -> (held: [SHA256Digest: AssetRecord], expansions: [SHA256Digest: Int]) {
+        var mentions: [SHA256Digest: ReferenceMentions] = [:]
+        for (digest, asset) in batch.extracted where asset.reference.kind != .dataURI {
+            // Decoded image bytes are never parsed for references; everything else may be.
+            var scanner = ReferenceMentions()
+            asset.bytes.withUnsafeBytes { scanner.feed($0) }
+            if !scanner.counts.isEmpty { mentions[digest] = scanner }
+        }
+        let named = batch.kept.union(mentions.values.flatMap(\.digests))
+        let held = try await state.metadata.linkedAssets(tenant: tenant, among: Array(named.union(batch.extracted.keys)))
+        let unknown = named.subtracting(batch.extracted.keys).subtracting(held.keys).sorted()
+        if !unknown.isEmpty {
+            throw APIError(.unprocessableContent, "unknown_assets",
+                           "the events reference \(unknown.count) asset(s) this tenant has not uploaded, e.g. \(unknown[0]); upload them with PUT /assets/{digest} (ask POST /assets/missing which) and retry")
+        }
+        let admission = AssetAdmission(state: state)
+        for entry in batch.keptByEvent {
+            for reference in entry.references where reference.kind == .tree && batch.extracted[reference.digest] == nil {
+                try await admission.requireTree(reference.digest, record: held[reference.digest], tenant: tenant)
             }
         }
-        return newBytes
+        // Expansions bottom-up, in the order the rewriter handed the assets over.
+        var expansions: [SHA256Digest: Int] = held.mapValues(\.expansion)
+        for digest in batch.extractionOrder {
+            guard let asset = batch.extracted[digest] else { continue }
+            expansions[digest] = mentions[digest]?.expansion(ofAssetOfSize: asset.bytes.count, children: expansions) ?? asset.bytes.count
+        }
+        let limit = state.configuration.limits.maxEventBytes
+        for entry in batch.keptByEvent {
+            var total = batch.events[entry.event].count
+            for reference in entry.references {
+                total = total.addingReportingOverflow(expansions[reference.digest] ?? 0).partialValue
+                if total > limit || total < 0 {
+                    throw APIError(.unprocessableContent, "expansion_too_large",
+                                   "event \(entry.event) of the batch would expand to more than \(limit) bytes (the event size limit) through the assets it references; nothing was stored")
+                }
+            }
+        }
+        return (held, expansions)
     }
 
-    private func storeAsset(_ digest: SHA256Digest, _ asset: ExtractedCopy) async throws -> Int {
-        let (outcome, stored) = try await state.assets.store(digest, bytes: asset.bytes)
-        guard outcome == .created else {
-            state.metrics.assetsReused.increment()
-            return 0
+    /// Writes the bytes of the given assets (before their index rows, so an indexed asset
+    /// always has its bytes); returns the bytes newly stored.
+    private func storeAssets(_ assets: [SHA256Digest: ExtractedCopy]) async throws -> Int {
+        let digests = Array(assets.keys)
+        guard !digests.isEmpty else { return 0 }
+        let seconds = state.configuration.limits.storeDeadlineSeconds
+        let store = state.assets, metrics = state.metrics
+        return try await withDeadline(seconds: seconds, { APIError.storeTimeout("storing the batch's assets", seconds: seconds) }) {
+            var newBytes = 0
+            // A few stores at a time: S3 round trips dominate, and memory is already held.
+            try await withThrowingTaskGroup(of: Int.self) { group in
+                var next = 0
+                func startNext() {
+                    guard next < digests.count, let asset = assets[digests[next]] else { return }
+                    let digest = digests[next]
+                    next += 1
+                    group.addTask {
+                        let (outcome, stored) = try await store.store(digest, bytes: asset.bytes)
+                        guard outcome == .created else { return 0 }
+                        metrics.assetsNew.increment()
+                        metrics.assetBytesNew.increment(by: Int64(stored))
+                        return stored
+                    }
+                }
+                for _ in 0..<8 { startNext() }
+                while let stored = try await group.next() {
+                    newBytes += stored
+                    startNext()
+                }
+            }
+            return newBytes
         }
-        state.metrics.assetsNew.increment()
-        state.metrics.assetBytesNew.increment(by: Int64(stored))
-        return stored
     }
 }

@@ -2,69 +2,90 @@ import RRStoreCore
 import RRStoreStorage
 
 /// Reads a recording's events in order — flushed chunks first, then pending rows — and
-/// puts their assets back. Only the events counted when the read began are returned, so
-/// appends during a long read do not make it run forever; a flush during the read is
-/// noticed (the next event is in neither place) and the chunk list is read again.
-struct EventReader {
+/// puts their assets back, a piece of NDJSON at a time. Only the events counted when the
+/// read began are returned, so appends during a long read do not make it run forever; a
+/// flush during the read is noticed (the next event is in neither place) and the chunk
+/// list is read again.
+///
+/// Every asset it expands, at any depth (tree children, nested text payloads), must be
+/// linked to the reading tenant: a reference can be written by a client, and names
+/// nothing the tenant could not read directly. What one event expands to is bounded.
+struct EventReader: Sendable {
     let state: ServerState
     let mode: RehydrateMode
+    let tenant: String
+    let record: RecordingRecord
+    let pieceBytes: Int
+
+    private var next = 0
+    private var chunks: [ChunkRecord]?
+    private var chunkIndex = 0
+    private var buffered: [[UInt8]] = []
+    private var bufferedFirst = 0
+    private var reloadedWithoutProgress = false
+    /// Digests already found linked to the tenant in this read.
+    private var authorized: Set<SHA256Digest> = []
+
+    init(state: ServerState, mode: RehydrateMode, tenant: String, record: RecordingRecord, pieceBytes: Int = 256 << 10) {
+        self.state = state
+        self.mode = mode
+        self.tenant = tenant
+        self.record = record
+        self.pieceBytes = pieceBytes
+    }
 
     private var urlMode: Bool { if case .url = mode { true } else { false } }
 
-    /// Hands the rehydrated NDJSON to `write` in pieces of about `flushBytes`.
-    func stream(tenant: String, record: RecordingRecord, flushBytes: Int = 256 << 10,
-                write: ([UInt8]) async throws -> Void) async throws {
-        let target = record.eventCount
-        var next = 0
-        var chunks = try await state.metadata.chunks(tenant: tenant, recording: record.id)
-        var chunkIndex = 0
-        var reloadedWithoutProgress = false
+    /// The next piece of about `pieceBytes` of NDJSON, or nil at the end.
+    mutating func next() async throws -> [UInt8]? {
         var out: [UInt8] = []
-        out.reserveCapacity(flushBytes + (64 << 10))
-
-        func emit(_ event: [UInt8]) async throws {
+        while next < record.eventCount && out.count < pieceBytes {
+            let event = try await nextEvent()
             try await rehydrate(event, into: &out)
             out.append(UInt8(ascii: "\n"))
-            if out.count >= flushBytes {
-                try await write(out)
-                out.removeAll(keepingCapacity: true)
-            }
+            self.next += 1
         }
+        return out.isEmpty ? nil : out
+    }
 
-        while next < target {
-            while chunkIndex < chunks.count, chunks[chunkIndex].firstEvent + chunks[chunkIndex].eventCount <= next { chunkIndex += 1 }
-            if chunkIndex < chunks.count, chunks[chunkIndex].firstEvent <= next {
-                let chunk = chunks[chunkIndex]
-                let events = try await readChunk(chunk)
-                for event in events[(next - chunk.firstEvent)...] where next < target {
-                    try await emit(event)
-                    next += 1
-                }
+    /// The stored bytes of event `next`.
+    private mutating func nextEvent() async throws -> [UInt8] {
+        while true {
+            if next >= bufferedFirst && next < bufferedFirst + buffered.count { return buffered[next - bufferedFirst] }
+            if chunks == nil { chunks = try await state.metadata.chunks(tenant: tenant, recording: record.id) }
+            let list = chunks ?? []
+            while chunkIndex < list.count, list[chunkIndex].firstEvent + list[chunkIndex].eventCount <= next { chunkIndex += 1 }
+            if chunkIndex < list.count, list[chunkIndex].firstEvent <= next {
+                buffered = try await readChunk(list[chunkIndex])
+                bufferedFirst = list[chunkIndex].firstEvent
                 chunkIndex += 1
                 reloadedWithoutProgress = false
                 continue
             }
             let pending = try await state.metadata.pendingEvents(tenant: tenant, recording: record.id, from: next, limit: 512)
-            var progressed = false
-            for event in pending where event.sequence == next && next < target {
-                try await emit(event.bytes)
-                next += 1
-                progressed = true
+            let run = pending.enumerated().prefix { $0.offset == $0.element.sequence - next }.map(\.element.bytes)
+            if !run.isEmpty {
+                buffered = run
+                bufferedFirst = next
+                reloadedWithoutProgress = false
+                continue
             }
-            if progressed { reloadedWithoutProgress = false; continue }
             guard !reloadedWithoutProgress else {
                 throw RRStoreError(.database, "event \(next) of recording '\(record.id)' is neither in a chunk nor pending; the metadata store is inconsistent")
             }
             // Flushed since we listed the chunks: list them again.
-            chunks = try await state.metadata.chunks(tenant: tenant, recording: record.id)
+            chunks = nil
             chunkIndex = 0
             reloadedWithoutProgress = true
         }
-        if !out.isEmpty { try await write(out) }
     }
 
     private func readChunk(_ chunk: ChunkRecord) async throws -> [[UInt8]] {
-        let compressed = try await state.blobs.get(try BlobKey(chunk.blobKey))
+        let blobs = state.blobs
+        let seconds = state.configuration.limits.storeDeadlineSeconds
+        let compressed = try await withDeadline(seconds: seconds, { APIError.storeTimeout("reading chunk \(chunk.sequence)", seconds: seconds) }) {
+            try await blobs.get(try BlobKey(chunk.blobKey))
+        }
         let bytes = try GzipDecoder.decompress(compressed)
         let events = try EventStream.events(in: bytes)
         guard events.count >= chunk.eventCount else {
@@ -73,32 +94,69 @@ struct EventReader {
         return Array(events.prefix(chunk.eventCount))
     }
 
-    /// Fetches every asset the event needs (trees first, then what they reference), then
-    /// rehydrates it in one synchronous pass.
-    private func rehydrate(_ event: [UInt8], into out: inout [UInt8]) async throws {
-        let refs = try ReferenceScanner.references(in: event)
-        if refs.isEmpty {
+    /// Fetches every asset the event needs, level by level (trees first, then what they
+    /// reference), each checked against the tenant's links; then rehydrates the event in
+    /// one synchronous pass, within the expansion budget.
+    private mutating func rehydrate(_ event: [UInt8], into out: inout [UInt8]) async throws {
+        var level = try ReferenceScanner.references(in: event)
+        if level.isEmpty {
             out += event
             return
         }
         var assets: [SHA256Digest: [UInt8]] = [:]
-        var queue = refs
-        while let ref = queue.popLast() {
-            if urlMode && ref.kind == .dataURI { continue }
-            if assets[ref.digest] != nil { continue }
-            let bytes = try await state.assetCache.bytes(ref.digest, likely: StoredEncoding.likely(kind: ref.kind, mediaType: ref.mediaType), from: state.assets)
-            assets[ref.digest] = bytes
-            switch ref.kind {
-            case .tree:
-                queue += try ReferenceScanner.references(in: bytes)
-            case .nestedText where !urlMode:
-                let embedded = bytes.withUnsafeBytes { ReferenceScanner.embeddedDigests(inNestedText: $0) }
-                queue += embedded.map { AssetReference(digest: $0, kind: .text) }
-            default:
-                break
+        while !level.isEmpty {
+            let wanted = level.filter { !(urlMode && $0.kind == .dataURI) && assets[$0.digest] == nil }
+            var unique: [SHA256Digest: AssetReference] = [:]
+            for ref in wanted where unique[ref.digest] == nil { unique[ref.digest] = ref }
+            try await authorize(Array(unique.keys))
+            var below: [AssetReference] = []
+            for (digest, ref) in unique {
+                let bytes = try await fetch(ref)
+                assets[digest] = bytes
+                switch ref.kind {
+                case .tree:
+                    below += try ReferenceScanner.references(in: bytes)
+                case .nestedText where !urlMode:
+                    let embedded = bytes.withUnsafeBytes { ReferenceScanner.embeddedDigests(inNestedText: $0) }
+                    below += embedded.map { AssetReference(digest: $0, kind: .text) }
+                default:
+                    break
+                }
             }
+            level = below
         }
         let source = InMemoryAssetSource(assets)
-        try event.withUnsafeBytes { try Rehydrator(mode: mode).rehydrate($0, into: &out, source: source) }
+        let rehydrator = Rehydrator(mode: mode, maxOutputBytes: state.configuration.limits.maxReadExpansionBytes)
+        try event.withUnsafeBytes { try rehydrator.rehydrate($0, into: &out, source: source) }
+    }
+
+    /// Every digest must be linked to the tenant; one query for those not seen yet.
+    private mutating func authorize(_ digests: [SHA256Digest]) async throws {
+        let unchecked = digests.filter { !authorized.contains($0) }
+        guard !unchecked.isEmpty else { return }
+        let linked = try await state.metadata.linked(tenant: tenant, among: unchecked)
+        if let foreign = unchecked.first(where: { !linked.contains($0) }) {
+            state.logger.warning("recording \(record.id) of \(tenant) references \(foreign), which the tenant does not hold; refused")
+            throw APIError(.unprocessableContent, "unknown_assets",
+                           "this recording references an asset (\(foreign)) this tenant does not hold; it cannot be read back")
+        }
+        authorized.formUnion(unchecked)
+    }
+
+    private func fetch(_ ref: AssetReference) async throws -> [UInt8] {
+        let cache = state.assetCache, assets = state.assets
+        let likely = StoredEncoding.likely(kind: ref.kind, mediaType: ref.mediaType)
+        let seconds = state.configuration.limits.storeDeadlineSeconds
+        do {
+            return try await withDeadline(seconds: seconds, { APIError.storeTimeout("reading asset \(ref.digest)", seconds: seconds) }) {
+                try await cache.bytes(ref.digest, likely: likely, from: assets)
+            }
+        } catch let error as RRStoreError where error.code == .missingAsset {
+            // The index said the bytes were there: forget that, so the next upload or
+            // ingest of this asset stores it again and repairs the recording.
+            try? await state.metadata.forgetIndexedAsset(ref.digest)
+            state.logger.error("\(error.message); its index row is dropped so that it can be stored again")
+            throw error
+        }
     }
 }

@@ -20,23 +20,32 @@ struct EventRoutes {
         if let idempotencyKey, !Identifier.isValid(Substring(idempotencyKey), extra: UInt8(ascii: ":")) {
             throw APIError.badRequest("invalid_idempotency_key", "Idempotency-Key must be 1 to 128 of A-Z a-z 0-9 . _ : -")
         }
-        let mediaType = request.headers[.contentType].map { $0.split(separator: ";")[0].trimmingCharacters(in: .whitespaces).lowercased() }
+        let mediaType = request.headers[.contentType].map(HeaderValues.mediaTypeEssence)
         let isNDJSON: Bool
         switch mediaType {
         case nil, "application/json", "text/json", "text/plain": isNDJSON = false
         case "application/x-ndjson", "application/ndjson", "application/jsonl", "application/x-jsonlines": isNDJSON = true
         case let other?:
-            throw APIError(.unsupportedMediaType, "unsupported_media_type", "events are application/json or application/x-ndjson (optionally with Content-Encoding: gzip), not \(other)")
+            throw APIError(.unsupportedMediaType, "unsupported_media_type", "events are application/json or application/x-ndjson (optionally with Content-Encoding: gzip), not '\(other.prefix(80))'")
         }
-        let encoding = request.headers[.contentEncoding]?.trimmingCharacters(in: .whitespaces).lowercased()
-        guard encoding == nil || encoding == "gzip" || encoding == "identity" else {
-            throw APIError(.unsupportedMediaType, "unsupported_media_type", "Content-Encoding \(encoding!) is not supported; use gzip or none")
+        let encoding = request.headers[.contentEncoding].map(HeaderValues.mediaTypeEssence)
+        if let encoding, encoding != "gzip", encoding != "x-gzip", encoding != "identity" {
+            throw APIError(.unsupportedMediaType, "unsupported_media_type", "Content-Encoding '\(encoding.prefix(80))' is not supported; use gzip or none")
         }
         let keepReferences = ["1", "true", "yes"].contains(request.headers[.rrstoreRewritten]?.lowercased() ?? "")
-        // Bodies wait their turn here: memory is bounded by the limit, not by connections.
-        let outcome = try await state.ingestLimiter.withPermit {
-            try await ingest(request, id: id, isNDJSON: isNDJSON, gzip: encoding == "gzip", keepReferences: keepReferences,
-                             tenant: context.tenant, idempotencyKey: idempotencyKey)
+        let gzip = encoding == "gzip" || encoding == "x-gzip"
+        let outcome = try await MemoryReservation.with(state.requestMemory) { memory in
+            // The body arrives first (within its deadline, charged to the memory budget);
+            // only then does the batch take one of the few rewrite slots, so a slow client
+            // holds no slot, and a stalled store holds none either (the commit is outside).
+            let limits = state.configuration.limits
+            let buffer = try await collectBody(request, context: context, limit: limits.maxBodyBytes,
+                                               deadline: limits.bodyDeadlineSeconds, memory: memory)
+            let (batch, requestDigest) = try await state.ingestLimiter.withPermit {
+                try decodeAndRewrite(buffer, gzip: gzip, isNDJSON: isNDJSON, keepReferences: keepReferences, recording: id, memory: memory)
+            }
+            return try await EventIngest(state: state).commit(batch, tenant: context.tenant, recording: id,
+                                                             idempotencyKey: idempotencyKey, requestDigest: requestDigest)
         }
         var writer = JSONWriter()
 
@@ -55,18 +64,34 @@ struct EventRoutes {
         return writer.response(.accepted)
     }
 
-    private func ingest(_ request: Request, id: String, isNDJSON: Bool, gzip: Bool, keepReferences: Bool,
-                        tenant: String, idempotencyKey: String?) async throws -> AppendOutcome {
+    /// Undoes gzip (charging the decoded bytes to `memory` as they come) and rewrites the
+    /// events; also returns the digest of the events, which an idempotency key is bound to.
+    private func decodeAndRewrite(_ buffer: ByteBuffer, gzip: Bool, isNDJSON: Bool, keepReferences: Bool, recording: String,
+                                  memory: MemoryReservation) throws -> (EventIngest.Batch, SHA256Digest) {
         let limits = state.configuration.limits
-        let buffer = try await request.body.collect(upTo: limits.maxBodyBytes)
         var body = Array(buffer.readableBytesView)
         if gzip || body.starts(with: [0x1F, 0x8B]) {
-            body = try GzipDecoder.decompress(body, maxOutputBytes: limits.maxDecodedBodyBytes)
+            let decoder = GzipDecoder(maxOutputBytes: limits.maxDecodedBodyBytes)
+            var decoded: [UInt8] = []
+            try body.withUnsafeBytes { input in
+                try decoder.decode(input) { piece in
+                    try memory.add(piece.count)
+                    decoded.append(contentsOf: piece)
+                }
+            }
+            try decoder.finish()
+            body = decoded
         }
-        let ingest = EventIngest(state: state)
-        let batch = try ingest.rewrite(body: body, isNDJSON: isNDJSON, keepReferences: keepReferences, recording: id)
-        body = []
-        return try await ingest.commit(batch, tenant: tenant, recording: id, idempotencyKey: idempotencyKey)
+        let batch = try EventIngest(state: state).rewrite(body: body, isNDJSON: isNDJSON, keepReferences: keepReferences,
+                                                          recording: recording, reservation: memory)
+        // The key is bound to the events themselves (each one's bytes, as stored), so a retry
+        // may frame them differently (white space, NDJSON or an array) but not change them.
+        var hasher = SHA256Hasher()
+        for event in batch.events {
+            event.withUnsafeBytes { hasher.update($0) }
+            [UInt8(ascii: "\n")].withUnsafeBytes { hasher.update($0) }
+        }
+        return (batch, hasher.finalize())
     }
 
     private func read(_ request: Request, _ context: RRStoreRequestContext) async throws -> Response {
@@ -80,13 +105,17 @@ struct EventRoutes {
         guard let record = try await state.metadata.recording(tenant: context.tenant, id: id) else {
             throw APIError.notFound("no recording '\(id)'")
         }
-        let reader = EventReader(state: state, mode: mode)
-        let tenant = context.tenant
+        var reader = EventReader(state: state, mode: mode, tenant: context.tenant, record: record)
+        // The first piece is read before the status line goes out: a store that fails
+        // now gets a proper error answer (503), not a 200 cut short.
+        let first = try await reader.next()
         let logger = context.logger
-        let body = ResponseBody { writer in
+        let body = ResponseBody { [reader] writer in
+            var reader = reader
             do {
-                try await reader.stream(tenant: tenant, record: record) { bytes in
-                    try await writer.write(ByteBuffer(bytes: bytes))
+                if let first { try await writer.write(ByteBuffer(bytes: first)) }
+                while let piece = try await reader.next() {
+                    try await writer.write(ByteBuffer(bytes: piece))
                 }
                 try await writer.finish(nil)
             } catch {

@@ -70,52 +70,75 @@ public struct Flusher: Service {
         }
     }
 
-    /// Flushes the recording's pending events in chunks of about `chunkBytes`.
+    /// Pending events read per query: few enough that a page of large events stays small.
+    static let pageEvents = 128
+
+    /// Flushes the recording's pending events in chunks of about `chunkBytes`, reading each
+    /// pending event once (a page at a time; what a chunk did not take waits for the next).
     private func flush(_ summary: PendingSummary) async -> Int {
         let policy = state.configuration.flush
         var written = 0
+        var carried: [PendingEvent] = []
+        var nextSequence = 0
+        var exhausted = false
         do {
             while true {
-                let pending = try await state.metadata.pendingEvents(tenant: summary.tenant, recording: summary.recording, from: 0, limit: 10_000)
-                guard let first = pending.first else { return written }
-                var count = 0, bytes = 0
-                for event in pending where event.sequence == first.sequence + count {
-                    count += 1
-                    bytes += event.bytes.count + 1
-                    if bytes >= policy.chunkBytes { break }
-                }
-                var ndjson: [UInt8] = []
-                ndjson.reserveCapacity(bytes)
-                for event in pending.prefix(count) {
-                    ndjson += event.bytes
-                    ndjson.append(UInt8(ascii: "\n"))
-                }
-                let compressed = try GzipEncoder.compress(ndjson, level: 9)
-                let key = try BlobKey.eventChunk(tenant: summary.tenant, recording: summary.recording, firstEvent: first.sequence, count: count)
-                _ = try await state.blobs.put(key, bytes: compressed, expecting: nil, createOnly: false)
-                do {
-                    try await state.metadata.commitChunk(ChunkRecord(
-                        tenant: summary.tenant, recording: summary.recording, sequence: first.sequence, blobKey: key.rawValue,
-                        firstEvent: first.sequence, eventCount: count, byteCount: ndjson.count, storedBytes: compressed.count))
-                } catch let error as RRStoreError where error.code == .conflict {
-                    state.metrics.flushConflicts.increment()
-                    // Deleted meanwhile: nobody will read this chunk. Otherwise a rival's
-                    // commit may name this very key, so it stays.
-                    if try await state.metadata.recording(tenant: summary.tenant, id: summary.recording) == nil {
-                        try? await state.blobs.delete(key)
+                var chunk: [PendingEvent] = []
+                var bytes = 0
+                while bytes < policy.chunkBytes {
+                    if carried.isEmpty && !exhausted {
+                        carried = try await state.metadata.pendingEvents(tenant: summary.tenant, recording: summary.recording,
+                                                                          from: nextSequence, limit: Self.pageEvents)
+                        exhausted = carried.count < Self.pageEvents
+                        carried.reverse()  // taken from the end
                     }
-                    return written
+                    guard let event = carried.last else { break }
+                    // A chunk holds consecutive events only.
+                    if let previous = chunk.last, event.sequence != previous.sequence + 1 { break }
+                    carried.removeLast()
+                    chunk.append(event)
+                    bytes += event.bytes.count + 1
+                    nextSequence = event.sequence + 1
                 }
+                guard let first = chunk.first else { return written }
+                guard try await writeChunk(chunk, bytes: bytes, summary: summary, first: first.sequence) else { return written }
                 written += 1
-                state.metrics.flushes.increment()
-                state.metrics.flushedEvents.increment(by: Int64(count))
-                state.metrics.flushedBytes.increment(by: Int64(compressed.count))
-                if count == pending.count && pending.count < 10_000 { return written }
+                if carried.isEmpty && exhausted { return written }
             }
         } catch {
             state.metrics.flushFailures.increment()
             state.logger.error("flushing recording \(summary.recording) of \(summary.tenant) failed (will retry): \(error)")
             return written
         }
+    }
+
+    /// Writes and commits one chunk; false if another instance (or a delete) got there first.
+    private func writeChunk(_ chunk: [PendingEvent], bytes: Int, summary: PendingSummary, first: Int) async throws -> Bool {
+        var ndjson: [UInt8] = []
+        ndjson.reserveCapacity(bytes)
+        for event in chunk {
+            ndjson += event.bytes
+            ndjson.append(UInt8(ascii: "\n"))
+        }
+        let compressed = try GzipEncoder.compress(ndjson, level: 9)
+        let key = try BlobKey.eventChunk(tenant: summary.tenant, recording: summary.recording, firstEvent: first, count: chunk.count)
+        _ = try await state.blobs.put(key, bytes: compressed, expecting: nil, createOnly: false)
+        do {
+            try await state.metadata.commitChunk(ChunkRecord(
+                tenant: summary.tenant, recording: summary.recording, sequence: first, blobKey: key.rawValue,
+                firstEvent: first, eventCount: chunk.count, byteCount: ndjson.count, storedBytes: compressed.count))
+        } catch let error as RRStoreError where error.code == .conflict {
+            state.metrics.flushConflicts.increment()
+            // Deleted meanwhile: nobody will read this chunk. Otherwise a rival's
+            // commit may name this very key, so it stays.
+            if try await state.metadata.recording(tenant: summary.tenant, id: summary.recording) == nil {
+                try? await state.blobs.delete(key)
+            }
+            return false
+        }
+        state.metrics.flushes.increment()
+        state.metrics.flushedEvents.increment(by: Int64(chunk.count))
+        state.metrics.flushedBytes.increment(by: Int64(compressed.count))
+        return true
     }
 }

@@ -29,7 +29,8 @@ struct RecordingRoutes {
 
     private func create(_ request: Request, _ context: RRStoreRequestContext, id pathID: String?) async throws -> Response {
         let limit = state.configuration.limits.maxScreenshotBytes * 2 + 4096
-        let buffer = try await request.body.collect(upTo: limit)
+        let buffer = try await collectBody(request, context: context, limit: limit,
+                                           deadline: state.configuration.limits.bodyDeadlineSeconds, memory: nil)
         var body = CreateBody()
         if buffer.readableBytes > 0 && buffer.readableBytesView.contains(where: { $0 != 0x20 && $0 != 0x0A && $0 != 0x0D && $0 != 0x09 }) {
             do {
@@ -122,8 +123,9 @@ struct RecordingRoutes {
 
     private func putScreenshot(_ request: Request, _ context: RRStoreRequestContext) async throws -> Response {
         let id = try Identifier.recording(context)
-        let buffer = try await request.body.collect(upTo: state.configuration.limits.maxScreenshotBytes)
-        let declared = request.headers[.contentType].map { String($0.split(separator: ";")[0]).trimmingCharacters(in: .whitespaces).lowercased() }
+        let buffer = try await collectBody(request, context: context, limit: state.configuration.limits.maxScreenshotBytes,
+                                           deadline: state.configuration.limits.bodyDeadlineSeconds, memory: nil)
+        let declared = request.headers[.contentType].map(HeaderValues.mediaTypeEssence)
         let shot = try Screenshot(bytes: Array(buffer.readableBytesView), declaredType: declared)
         guard try await store(shot, tenant: context.tenant, id: id) != nil else { throw APIError.notFound("no recording '\(id)'") }
         return Response(status: .noContent)

@@ -35,8 +35,27 @@ public struct ServerConfiguration: Sendable {
         public var maxScreenshotBytes = 10 << 20
         public var maxMissingQuery = 1_000
         public var maxListLimit = 1_000
-        /// Event batches decoded and rewritten at once; more wait (bounds memory).
+        /// Event batches decoded and rewritten at once, once their bodies have arrived; more
+        /// wait (bounds CPU; memory is bounded by `requestMemoryBytes`).
         public var maxConcurrentIngest = 4
+        /// Request bodies and their decoded, rewritten events held in memory, all requests
+        /// together; past it requests get 503 with Retry-After.
+        public var requestMemoryBytes = 1 << 30
+        /// Bytes of large uploads spooled to disk at once, all requests together.
+        public var spoolBytes = 4 << 30
+        /// A request body must have arrived this many seconds after its headers.
+        public var bodyDeadlineSeconds = 60.0
+        /// Store round trips a request waits on (asset writes, reads) end by then; past it
+        /// the answer is 503 with Retry-After, so a stalled store never hangs a client.
+        public var storeDeadlineSeconds = 20.0
+        /// What one event may expand to on a read (escaping included); ingest and uploads
+        /// already keep expansions within `maxEventBytes`.
+        public var maxReadExpansionBytes = 128 << 20
+        /// Open connections at most; more are answered 503 and closed at once.
+        public var maxConnections = 2048
+        /// A connection with no request under way (or whose request head has not arrived)
+        /// is closed after this many seconds.
+        public var idleTimeoutSeconds = 30.0
         public init() {}
     }
 

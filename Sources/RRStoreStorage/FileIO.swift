@@ -68,7 +68,9 @@ public struct FileDescriptor: ~Copyable {
 enum POSIXFailure {
     static func error(_ call: String, path: String, errorNumber: Int32 = errno) -> RRStoreError {
         let reason = String(cString: strerror(errorNumber))
-        return RRStoreError(.io, "\(call) \(path.isEmpty ? "" : "'\(path)' ")failed: \(reason) (errno \(errorNumber))")
+        // A full disk is the operator's to fix, not a bug: its own code (HTTP 507).
+        let code: RRStoreError.Code = errorNumber == ENOSPC || errorNumber == EDQUOT ? .noSpace : .io
+        return RRStoreError(code, "\(call) \(path.isEmpty ? "" : "'\(path)' ")failed: \(reason) (errno \(errorNumber))")
     }
 }
 
@@ -146,10 +148,14 @@ public enum FileSystem {
     /// creates it) — and fsyncs the directory. A reader sees the old file or the whole new
     /// one, and after a crash never a partial one. Returns false when create-only found
     /// `path` taken; if `body` throws, nothing is left behind.
+    ///
+    /// A create-only write of an object that exists still writes and syncs its temporary
+    /// file before it finds out (and discards it): an upload of bytes another tenant stored
+    /// must take as long as one of new bytes, or its timing tells that they were stored.
+    /// Callers that need no answer skip the write instead (what a tenant holds already).
     public static func writeDurably(to path: String, createOnly: Bool,
                                     _ body: (borrowing FileDescriptor, String) throws -> Void) throws -> Bool {
         let directory = directoryName(path)
-        if createOnly && exists(path) { return false }
         try makeDirectories(directory)
         let temporary = "\(directory)/.tmp-\(UInt64.random(in: 0...UInt64.max))"
         defer { remove(temporary) }
@@ -159,8 +165,9 @@ public enum FileSystem {
         }
         if createOnly {
             guard link(temporary, path) == 0 else {
-                if errno == EEXIST { return false }
-                throw POSIXFailure.error("link", path: path)
+                guard errno == EEXIST else { throw POSIXFailure.error("link", path: path) }
+                try syncDirectory(directory)  // as a new object's write would
+                return false
             }
         } else {
             try rename(temporary, to: path)

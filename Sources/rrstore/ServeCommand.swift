@@ -42,6 +42,21 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Largest request body in bytes (env RRSTORE_MAX_BODY; default 67108864).")
     var maxBody: Int?
 
+    @Option(help: "Open connections at most; more are answered 503 and closed (env RRSTORE_MAX_CONNECTIONS; default 2048, and at most what the open-file limit allows).")
+    var maxConnections: Int?
+
+    @Option(help: "Seconds a connection may sit idle, or take to send its request head (env RRSTORE_IDLE_TIMEOUT; default 30).")
+    var idleTimeout: Double?
+
+    @Option(help: "Seconds a request body may take to arrive (env RRSTORE_BODY_TIMEOUT; default 60).")
+    var bodyTimeout: Double?
+
+    @Option(help: "Seconds a request waits on a store before answering 503 (env RRSTORE_STORE_TIMEOUT; default 20).")
+    var storeTimeout: Double?
+
+    @Option(help: "Bytes of request bodies and decoded events held at once, all requests together (env RRSTORE_REQUEST_MEMORY; default 1073741824).")
+    var requestMemory: Int?
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error (env RRSTORE_LOG_LEVEL; default info).")
     var logLevel: String?
 
@@ -77,6 +92,19 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.flush.maxAgeSeconds = try number(flushAge, "RRSTORE_FLUSH_AGE") ?? configuration.flush.maxAgeSeconds
         configuration.flush.idleSeconds = try number(flushIdle, "RRSTORE_FLUSH_IDLE") ?? configuration.flush.idleSeconds
         configuration.limits.maxBodyBytes = try number(maxBody, "RRSTORE_MAX_BODY") ?? configuration.limits.maxBodyBytes
+        configuration.limits.idleTimeoutSeconds = try number(idleTimeout, "RRSTORE_IDLE_TIMEOUT") ?? configuration.limits.idleTimeoutSeconds
+        configuration.limits.bodyDeadlineSeconds = try number(bodyTimeout, "RRSTORE_BODY_TIMEOUT") ?? configuration.limits.bodyDeadlineSeconds
+        configuration.limits.storeDeadlineSeconds = try number(storeTimeout, "RRSTORE_STORE_TIMEOUT") ?? configuration.limits.storeDeadlineSeconds
+        configuration.limits.requestMemoryBytes = try number(requestMemory, "RRSTORE_REQUEST_MEMORY") ?? configuration.limits.requestMemoryBytes
+        for (name, value) in [("--idle-timeout", configuration.limits.idleTimeoutSeconds), ("--body-timeout", configuration.limits.bodyDeadlineSeconds),
+                              ("--store-timeout", configuration.limits.storeDeadlineSeconds)] where !(value > 0 && value <= 86_400) {
+            throw ValidationError("\(name) must be a number of seconds above 0 and at most 86400, not \(value)")
+        }
+        // Each connection is a file descriptor: the cap must leave room for the stores'.
+        let descriptors = FileDescriptorLimit.raiseToHard()
+        let requested = try number(maxConnections, "RRSTORE_MAX_CONNECTIONS") ?? configuration.limits.maxConnections
+        guard requested > 0 else { throw ValidationError("--max-connections must be at least 1") }
+        configuration.limits.maxConnections = min(requested, max(16, descriptors - 256))
         configuration.spoolDirectory = environment["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
 
         try await reportingErrors {
@@ -89,6 +117,9 @@ struct ServeCommand: AsyncParsableCommand {
             let blobs = try stores.makeBlobStore(environment: environment)
             let metadata = try await stores.makeMetadataStore(logger: logger)
             let state = ServerState(configuration: configuration, blobs: blobs, metadata: metadata, logger: logger)
+            if configuration.limits.maxConnections < requested {
+                logger.warning("--max-connections \(requested) lowered to \(configuration.limits.maxConnections): the open-file limit is \(descriptors)")
+            }
             let host = configuration.host, serverLogger = logger
             let app = buildApplication(state: state) { port in
                 // One parseable line: scripts started with --port 0 read the port from it.
@@ -96,5 +127,20 @@ struct ServeCommand: AsyncParsableCommand {
             }
             try await app.runService()
         }
+    }
+}
+
+/// The process's open-file limit.
+enum FileDescriptorLimit {
+    /// Raises the soft limit to the hard one (often 1024 → 1048576) and returns it.
+    static func raiseToHard() -> Int {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 1024 }
+        if limit.rlim_cur < limit.rlim_max {
+            var raised = limit
+            raised.rlim_cur = limit.rlim_max
+            if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &raised) == 0 { limit = raised }
+        }
+        return Int(clamping: limit.rlim_cur)
     }
 }

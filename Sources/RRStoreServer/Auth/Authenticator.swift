@@ -144,7 +144,7 @@ struct AuthMiddleware: RouterMiddleware {
                 next: (Request, RRStoreRequestContext) async throws -> Response) async throws -> Response {
         var context = context
         let path = request.uri.path
-        if path == "/healthz" || path == "/metrics" || request.method == .options {
+        if path == "/healthz" || path == "/readyz" || path == "/metrics" || request.method == .options {
             context.tenant = authenticator.localTenant
         } else if authenticator.configuration.mode != .none, let tenant = try authenticator.tenant(forSignedAssetRequest: request) {
             context.tenant = tenant

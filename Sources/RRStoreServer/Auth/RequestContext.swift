@@ -8,9 +8,12 @@ public struct RRStoreRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     /// Set by the authentication middleware; the local tenant while auth is off.
     public var tenant: String = ""
+    /// The connection, so a route can close it when a body misses its deadline.
+    public let channel: (any Channel)?
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
+        channel = source.channel
     }
 
     /// Bodies are read by the routes with their own limits.

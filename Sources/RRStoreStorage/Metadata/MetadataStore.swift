@@ -36,6 +36,12 @@ public protocol MetadataStore: Sendable {
     func link(tenant: String, digests: [SHA256Digest], at time: Int64) async throws
     /// The subset of `digests` this tenant holds links to.
     func linked(tenant: String, among digests: [SHA256Digest]) async throws -> Set<SHA256Digest>
+    /// The index rows of the assets among `digests` this tenant holds links to (a link
+    /// whose index row was forgotten does not count: its bytes must be sent again).
+    func linkedAssets(tenant: String, among digests: [SHA256Digest]) async throws -> [SHA256Digest: AssetRecord]
+    /// Drops the asset's index row (links stay): its bytes were found missing, so the next
+    /// upload or ingest of the asset stores them again instead of trusting the index.
+    func forgetIndexedAsset(_ digest: SHA256Digest) async throws
     func addReferences(tenant: String, recording: String, digests: [SHA256Digest]) async throws
     func references(tenant: String, recording: String) async throws -> Set<SHA256Digest>
 
@@ -43,9 +49,11 @@ public protocol MetadataStore: Sendable {
     /// one transaction with the idempotency key, the index rows of `newAssets` (inserted or
     /// touched), the tenant's links to `assets` and the recording's references to them: a
     /// batch retried with the same key appends nothing and answers `.duplicate` with the
-    /// first attempt's numbers. Throws `.recordingNotFound` if the recording does not exist.
+    /// first attempt's numbers. With a `requestDigest` (of the batch's body), a key reused
+    /// for a different body throws `.idempotencyConflict` instead. Throws
+    /// `.recordingNotFound` if the recording does not exist.
     func appendEvents(tenant: String, recording: String, events: [[UInt8]], assets: [SHA256Digest], newAssets: [AssetRecord],
-                      idempotencyKey: String?, at time: Int64) async throws -> AppendOutcome
+                      idempotencyKey: String?, requestDigest: SHA256Digest?, at time: Int64) async throws -> AppendOutcome
     /// Pending events of a recording from sequence `from` on, in order.
     func pendingEvents(tenant: String, recording: String, from: Int, limit: Int) async throws -> [PendingEvent]
     /// Records a flushed chunk and drops the pending events it holds, in one transaction.
@@ -104,14 +112,20 @@ public struct AssetRecord: Sendable, Equatable {
     public var kind: String
     public var firstStored: Int64
     public var lastTouched: Int64
+    /// The bytes a reader expands this asset to: its own size plus, for each reference
+    /// it holds (trees, nested text), that asset's expansion, repeats counted. Bounded
+    /// when the asset is linked, so no chain of small assets can make a read explode.
+    public var expansion: Int
 
-    public init(digest: SHA256Digest, size: Int, mediaType: String?, kind: String, firstStored: Int64, lastTouched: Int64) {
+    public init(digest: SHA256Digest, size: Int, mediaType: String?, kind: String, firstStored: Int64, lastTouched: Int64,
+                expansion: Int? = nil) {
         self.digest = digest
         self.size = size
         self.mediaType = mediaType
         self.kind = kind
         self.firstStored = firstStored
         self.lastTouched = lastTouched
+        self.expansion = expansion ?? size
     }
 }
 
@@ -168,12 +182,20 @@ extension MetadataStore {
     }
 
     public func appendEvents(tenant: String, recording: String, events: [[UInt8]], idempotencyKey: String?, at time: Int64) async throws -> AppendOutcome {
-        try await appendEvents(tenant: tenant, recording: recording, events: events, assets: [], newAssets: [], idempotencyKey: idempotencyKey, at: time)
+        try await appendEvents(tenant: tenant, recording: recording, events: events, assets: [], newAssets: [], idempotencyKey: idempotencyKey,
+                               requestDigest: nil, at: time)
     }
 
     public func appendEvents(tenant: String, recording: String, events: [[UInt8]], assets: [SHA256Digest],
                              idempotencyKey: String?, at time: Int64) async throws -> AppendOutcome {
-        try await appendEvents(tenant: tenant, recording: recording, events: events, assets: assets, newAssets: [], idempotencyKey: idempotencyKey, at: time)
+        try await appendEvents(tenant: tenant, recording: recording, events: events, assets: assets, newAssets: [], idempotencyKey: idempotencyKey,
+                               requestDigest: nil, at: time)
+    }
+
+    public func appendEvents(tenant: String, recording: String, events: [[UInt8]], assets: [SHA256Digest], newAssets: [AssetRecord],
+                             idempotencyKey: String?, at time: Int64) async throws -> AppendOutcome {
+        try await appendEvents(tenant: tenant, recording: recording, events: events, assets: assets, newAssets: newAssets,
+                               idempotencyKey: idempotencyKey, requestDigest: nil, at: time)
     }
 }
 
@@ -187,6 +209,18 @@ extension RRStoreError.Code {
     public static let recordingNotFound = RRStoreError.Code("recording_not_found")
     public static let conflict = RRStoreError.Code("conflict")
     public static let database = RRStoreError.Code("database_error")
+    public static let idempotencyConflict = RRStoreError.Code("idempotency_conflict")
+}
+
+/// What both SQL stores do with an idempotency key seen before.
+enum IdempotencyKeys {
+    /// A retry must carry the first attempt's body: the same key over other bytes is a
+    /// client bug that would otherwise drop the new events silently. Keys stored before
+    /// digests were kept (`stored` nil) and requests without one are not compared.
+    static func check(_ key: String, stored: String?, against requested: SHA256Digest?) throws {
+        guard let stored, let requested, stored != requested.description else { return }
+        throw RRStoreError(.idempotencyConflict, "Idempotency-Key '\(key)' was used before for a different body; a retry must send the same bytes, and a new batch needs a new key")
+    }
 }
 
 extension RRStoreError {
@@ -238,7 +272,11 @@ enum MetadataSchema {
                 PRIMARY KEY (tenant, recording, key))
             """,
         ]),
-        (2, dialect == .sqlite ? clusterByDigest : [])]
+        (2, dialect == .sqlite ? clusterByDigest : []),
+        // Hardening: each asset's expansion (NULL: its size), checked when it is linked;
+        // and each idempotency key's body digest, so a key reused for another body is refused.
+        (3, ["ALTER TABLE assets ADD COLUMN expanded_size BIGINT",
+             "ALTER TABLE idempotency_keys ADD COLUMN body_digest TEXT"])]
     }
 
     /// The embedded store's metadata is mostly the digest-keyed tables. SQLite keeps a

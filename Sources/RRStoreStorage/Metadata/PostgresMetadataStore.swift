@@ -246,9 +246,10 @@ public final class PostgresMetadataStore: MetadataStore {
     public func upsertAsset(_ asset: AssetRecord) async throws {
         try await wrap {
             try await client.query("""
-                INSERT INTO assets (digest, size, media_type, kind, first_stored, last_touched)
-                VALUES (\(asset.digest.description), \(asset.size), \(asset.mediaType), \(asset.kind), \(asset.firstStored), \(asset.lastTouched))
-                ON CONFLICT (digest) DO UPDATE SET last_touched = GREATEST(assets.last_touched, excluded.last_touched)
+                INSERT INTO assets (digest, size, media_type, kind, first_stored, last_touched, expanded_size)
+                VALUES (\(asset.digest.description), \(asset.size), \(asset.mediaType), \(asset.kind), \(asset.firstStored), \(asset.lastTouched), \(asset.expansion))
+                ON CONFLICT (digest) DO UPDATE SET last_touched = GREATEST(assets.last_touched, excluded.last_touched),
+                    expanded_size = COALESCE(assets.expanded_size, excluded.expanded_size)
                 """, logger: logger)
         }
     }
@@ -256,11 +257,13 @@ public final class PostgresMetadataStore: MetadataStore {
     /// Inserts or touches many index rows in one statement (arrays through unnest).
     static func upsert(_ assets: [AssetRecord], on connection: PostgresConnection, logger: Logger) async throws {
         try await connection.query("""
-            INSERT INTO assets (digest, size, media_type, kind, first_stored, last_touched)
+            INSERT INTO assets (digest, size, media_type, kind, first_stored, last_touched, expanded_size)
             SELECT * FROM unnest(\(assets.map(\.digest.description))::text[], \(assets.map(\.size))::bigint[],
                                  \(assets.map { $0.mediaType ?? "" })::text[], \(assets.map(\.kind))::text[],
-                                 \(assets.map(\.firstStored))::bigint[], \(assets.map(\.lastTouched))::bigint[])
-            ON CONFLICT (digest) DO UPDATE SET last_touched = GREATEST(assets.last_touched, excluded.last_touched)
+                                 \(assets.map(\.firstStored))::bigint[], \(assets.map(\.lastTouched))::bigint[],
+                                 \(assets.map(\.expansion))::bigint[])
+            ON CONFLICT (digest) DO UPDATE SET last_touched = GREATEST(assets.last_touched, excluded.last_touched),
+                expanded_size = COALESCE(assets.expanded_size, excluded.expanded_size)
             """, logger: logger)
         // unnest cannot carry NULLs through a text[] bound from Swift: empty means none.
         try await connection.query("UPDATE assets SET media_type = NULL WHERE media_type = '' AND digest = ANY(\(assets.map(\.digest.description))::text[])", logger: logger)
@@ -291,10 +294,10 @@ public final class PostgresMetadataStore: MetadataStore {
     public func linkedAsset(tenant: String, digest: SHA256Digest) async throws -> AssetRecord? {
         try await wrap {
             for try await row in try await client.query("""
-                SELECT a.size, a.media_type, a.kind, a.first_stored, a.last_touched FROM assets a
+                SELECT a.size, a.media_type, a.kind, a.first_stored, a.last_touched, a.expanded_size FROM assets a
                 JOIN asset_links l ON l.digest = a.digest WHERE l.tenant = \(tenant) AND a.digest = \(digest.description)
-                """, logger: logger).decode((Int, String?, String, Int64, Int64).self) {
-                return AssetRecord(digest: digest, size: row.0, mediaType: row.1, kind: row.2, firstStored: row.3, lastTouched: row.4)
+                """, logger: logger).decode((Int, String?, String, Int64, Int64, Int?).self) {
+                return AssetRecord(digest: digest, size: row.0, mediaType: row.1, kind: row.2, firstStored: row.3, lastTouched: row.4, expansion: row.5)
             }
             return nil
         }
@@ -303,9 +306,9 @@ public final class PostgresMetadataStore: MetadataStore {
     public func asset(_ digest: SHA256Digest) async throws -> AssetRecord? {
         try await wrap {
             for try await row in try await client.query("""
-                SELECT size, media_type, kind, first_stored, last_touched FROM assets WHERE digest = \(digest.description)
-                """, logger: logger).decode((Int, String?, String, Int64, Int64).self) {
-                return AssetRecord(digest: digest, size: row.0, mediaType: row.1, kind: row.2, firstStored: row.3, lastTouched: row.4)
+                SELECT size, media_type, kind, first_stored, last_touched, expanded_size FROM assets WHERE digest = \(digest.description)
+                """, logger: logger).decode((Int, String?, String, Int64, Int64, Int?).self) {
+                return AssetRecord(digest: digest, size: row.0, mediaType: row.1, kind: row.2, firstStored: row.3, lastTouched: row.4, expansion: row.5)
             }
             return nil
         }
@@ -334,6 +337,29 @@ public final class PostgresMetadataStore: MetadataStore {
         }
     }
 
+    public func linkedAssets(tenant: String, among digests: [SHA256Digest]) async throws -> [SHA256Digest: AssetRecord] {
+        guard !digests.isEmpty else { return [:] }
+        return try await wrap {
+            var found: [SHA256Digest: AssetRecord] = [:]
+            for try await row in try await client.query("""
+                SELECT a.digest, a.size, a.media_type, a.kind, a.first_stored, a.last_touched, a.expanded_size
+                FROM asset_links l JOIN assets a ON a.digest = l.digest
+                WHERE l.tenant = \(tenant) AND l.digest = ANY(\(digests.map(\.description))::text[])
+                """, logger: logger).decode((String, Int, String?, String, Int64, Int64, Int?).self) {
+                if let digest = SHA256Digest(parsing: row.0) {
+                    found[digest] = AssetRecord(digest: digest, size: row.1, mediaType: row.2, kind: row.3, firstStored: row.4, lastTouched: row.5, expansion: row.6)
+                }
+            }
+            return found
+        }
+    }
+
+    public func forgetIndexedAsset(_ digest: SHA256Digest) async throws {
+        try await wrap {
+            try await client.query("DELETE FROM assets WHERE digest = \(digest.description)", logger: logger)
+        }
+    }
+
     public func addReferences(tenant: String, recording: String, digests: [SHA256Digest]) async throws {
         guard !digests.isEmpty else { return }
         try await wrap {
@@ -357,7 +383,7 @@ public final class PostgresMetadataStore: MetadataStore {
     // MARK: Ingest
 
     public func appendEvents(tenant: String, recording: String, events: [[UInt8]], assets: [SHA256Digest], newAssets: [AssetRecord],
-                             idempotencyKey: String?, at time: Int64) async throws -> AppendOutcome {
+                             idempotencyKey: String?, requestDigest: SHA256Digest?, at time: Int64) async throws -> AppendOutcome {
         try await transaction { connection in
             // Lock the recording's row: appends to one recording are serialized across instances.
             var first: Int?
@@ -367,8 +393,9 @@ public final class PostgresMetadataStore: MetadataStore {
             guard let first else { throw RRStoreError(.recordingNotFound, "no recording '\(recording)'") }
             if let idempotencyKey {
                 for try await row in try await connection.query("""
-                    SELECT first_sequence, event_count FROM idempotency_keys WHERE tenant = \(tenant) AND recording = \(recording) AND key = \(idempotencyKey)
-                    """, logger: logger).decode((Int, Int).self) {
+                    SELECT first_sequence, event_count, body_digest FROM idempotency_keys WHERE tenant = \(tenant) AND recording = \(recording) AND key = \(idempotencyKey)
+                    """, logger: logger).decode((Int, Int, String?).self) {
+                    try IdempotencyKeys.check(idempotencyKey, stored: row.2, against: requestDigest)
                     return .duplicate(firstSequence: row.0, count: row.1)
                 }
             }
@@ -402,8 +429,8 @@ public final class PostgresMetadataStore: MetadataStore {
                 """, logger: logger)
             if let idempotencyKey {
                 try await connection.query("""
-                    INSERT INTO idempotency_keys (tenant, recording, key, first_sequence, event_count, created_at)
-                    VALUES (\(tenant), \(recording), \(idempotencyKey), \(first), \(events.count), \(time))
+                    INSERT INTO idempotency_keys (tenant, recording, key, first_sequence, event_count, created_at, body_digest)
+                    VALUES (\(tenant), \(recording), \(idempotencyKey), \(first), \(events.count), \(time), \(requestDigest?.description))
                     """, logger: logger)
             }
             return .appended(firstSequence: first, count: events.count)

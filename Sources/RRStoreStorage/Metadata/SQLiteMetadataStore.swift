@@ -145,9 +145,10 @@ public final class SQLiteMetadataStore: MetadataStore {
 
     static func upsert(_ asset: AssetRecord, _ db: Database) throws {
         try db.execute(sql: """
-            INSERT INTO assets (digest, size, media_type, kind, first_stored, last_touched) VALUES (?, ?, ?, ?, ?, ?)
-            ON CONFLICT (digest) DO UPDATE SET last_touched = MAX(assets.last_touched, excluded.last_touched)
-            """, arguments: [asset.digest.sqliteValue, asset.size, asset.mediaType, asset.kind, asset.firstStored, asset.lastTouched])
+            INSERT INTO assets (digest, size, media_type, kind, first_stored, last_touched, expanded_size) VALUES (?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT (digest) DO UPDATE SET last_touched = MAX(assets.last_touched, excluded.last_touched),
+                expanded_size = COALESCE(assets.expanded_size, excluded.expanded_size)
+            """, arguments: [asset.digest.sqliteValue, asset.size, asset.mediaType, asset.kind, asset.firstStored, asset.lastTouched, asset.expansion])
     }
 
     public func indexedAssets(among digests: [SHA256Digest]) async throws -> Set<SHA256Digest> {
@@ -179,8 +180,7 @@ public final class SQLiteMetadataStore: MetadataStore {
             try Row.fetchOne(db, sql: """
                 SELECT a.* FROM assets a JOIN asset_links l ON l.digest = a.digest WHERE l.tenant = ? AND a.digest = ?
                 """, arguments: [tenant, digest.sqliteValue]).map { row in
-                AssetRecord(digest: digest, size: row["size"], mediaType: row["media_type"], kind: row["kind"],
-                            firstStored: row["first_stored"], lastTouched: row["last_touched"])
+                SQLiteMetadataStore.asset(digest, row)
             }
         }
     }
@@ -188,10 +188,36 @@ public final class SQLiteMetadataStore: MetadataStore {
     public func asset(_ digest: SHA256Digest) async throws -> AssetRecord? {
         try await read { db in
             try Row.fetchOne(db, sql: "SELECT * FROM assets WHERE digest = ?", arguments: [digest.sqliteValue]).map { row in
-                AssetRecord(digest: digest, size: row["size"], mediaType: row["media_type"], kind: row["kind"],
-                            firstStored: row["first_stored"], lastTouched: row["last_touched"])
+                SQLiteMetadataStore.asset(digest, row)
             }
         }
+    }
+
+    static func asset(_ digest: SHA256Digest, _ row: Row) -> AssetRecord {
+        AssetRecord(digest: digest, size: row["size"], mediaType: row["media_type"], kind: row["kind"],
+                    firstStored: row["first_stored"], lastTouched: row["last_touched"], expansion: row["expanded_size"])
+    }
+
+    public func linkedAssets(tenant: String, among digests: [SHA256Digest]) async throws -> [SHA256Digest: AssetRecord] {
+        try await read { db in
+            var found: [SHA256Digest: AssetRecord] = [:]
+            for batch in stride(from: 0, to: digests.count, by: 500).map({ Array(digests[$0..<min($0 + 500, digests.count)]) }) {
+                let marks = Array(repeating: "?", count: batch.count).joined(separator: ",")
+                var arguments: [any DatabaseValueConvertible] = [tenant]
+                arguments += batch.map(\.sqliteValue)
+                let rows = try Row.fetchAll(db, sql: """
+                    SELECT a.* FROM asset_links l JOIN assets a ON a.digest = l.digest WHERE l.tenant = ? AND l.digest IN (\(marks))
+                    """, arguments: StatementArguments(arguments))
+                for row in rows {
+                    if let digest = SHA256Digest(sqliteValue: row["digest"] as Data) { found[digest] = SQLiteMetadataStore.asset(digest, row) }
+                }
+            }
+            return found
+        }
+    }
+
+    public func forgetIndexedAsset(_ digest: SHA256Digest) async throws {
+        try await write { db in try db.execute(sql: "DELETE FROM assets WHERE digest = ?", arguments: [digest.sqliteValue]) }
     }
 
     public func link(tenant: String, digests: [SHA256Digest], at time: Int64) async throws {
@@ -239,11 +265,12 @@ public final class SQLiteMetadataStore: MetadataStore {
     // MARK: Ingest
 
     public func appendEvents(tenant: String, recording: String, events: [[UInt8]], assets: [SHA256Digest], newAssets: [AssetRecord],
-                             idempotencyKey: String?, at time: Int64) async throws -> AppendOutcome {
+                             idempotencyKey: String?, requestDigest: SHA256Digest?, at time: Int64) async throws -> AppendOutcome {
         try await write { db in
             if let idempotencyKey, let row = try Row.fetchOne(db, sql: """
-                SELECT first_sequence, event_count FROM idempotency_keys WHERE tenant = ? AND recording = ? AND key = ?
+                SELECT first_sequence, event_count, body_digest FROM idempotency_keys WHERE tenant = ? AND recording = ? AND key = ?
                 """, arguments: [tenant, recording, idempotencyKey]) {
+                try IdempotencyKeys.check(idempotencyKey, stored: row["body_digest"], against: requestDigest)
                 return .duplicate(firstSequence: row["first_sequence"], count: row["event_count"])
             }
             guard let first = try Int.fetchOne(db, sql: "SELECT event_count FROM recordings WHERE tenant = ? AND id = ?", arguments: [tenant, recording]) else {
@@ -268,8 +295,8 @@ public final class SQLiteMetadataStore: MetadataStore {
             }
             if let idempotencyKey {
                 try db.execute(sql: """
-                    INSERT INTO idempotency_keys (tenant, recording, key, first_sequence, event_count, created_at) VALUES (?, ?, ?, ?, ?, ?)
-                    """, arguments: [tenant, recording, idempotencyKey, first, events.count, time])
+                    INSERT INTO idempotency_keys (tenant, recording, key, first_sequence, event_count, created_at, body_digest) VALUES (?, ?, ?, ?, ?, ?, ?)
+                    """, arguments: [tenant, recording, idempotencyKey, first, events.count, time, requestDigest?.description])
             }
             return .appended(firstSequence: first, count: events.count)
         }
