@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "RRStoreAuth", targets: ["RRStoreAuth"]),
         .executable(name: "rrstore", targets: ["rrstore"]),
         .executable(name: "rrstore-storage-bench", targets: ["StorageBench"]),
+        .executable(name: "rrstore-fuzz", targets: ["RRStoreFuzz"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
@@ -88,6 +89,13 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
+        ),
+        // Every parser of untrusted input as a libFuzzer target (scripts/fuzz.sh builds it
+        // with -sanitize=fuzzer); built plainly, it replays inputs (the committed seeds).
+        .executableTarget(
+            name: "RRStoreFuzz",
+            dependencies: ["RRStoreCore", "RRStoreAuth"],
+            path: "Fuzz/RRStoreFuzz"
         ),
         .executableTarget(
             name: "StorageBench",

@@ -20,5 +20,12 @@ swift build --build-tests
 
 swift test --skip-build "$@"
 
-# The live service against its own contract (skipped when only some tests were asked for).
-if [ $# -eq 0 ]; then scripts/schemathesis.sh; fi
+# The live service against its own contract, hostile HTTP against both store pairs, and the
+# fuzz targets: the committed seeds replayed, then a bounded libFuzzer run of each (all
+# skipped when only some tests were asked for).
+if [ $# -eq 0 ]; then
+  scripts/schemathesis.sh
+  python3 -m pytest -q Tests/hostile
+  for target in $(ls Fuzz/corpus); do .build/debug/rrstore-fuzz "$target" Fuzz/corpus/"$target"; done
+  scripts/fuzz.sh "${FUZZ_SECONDS:-20}"
+fi

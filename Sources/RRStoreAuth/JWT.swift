@@ -146,7 +146,8 @@ public struct JWTVerifier: Sendable {
         return Int64(seconds.rounded(.down))
     }
 
-    func checkClaims(_ claims: [String: JSONValue], now: Int64) throws -> String {
+    /// The checks after the signature (exposed for the fuzz target and tests).
+    public func checkClaims(_ claims: [String: JSONValue], now: Int64) throws -> String {
         let leeway = policy.leewaySeconds
         if let exp = claims["exp"] {
             let expires = try Self.numericDate(exp, "exp")

@@ -209,7 +209,7 @@ import Testing
             var silent: [RawHTTP] = []
             for _ in 0..<4 {
                 let connection = try RawHTTP(server.url)
-                try connection.send("POST /recordings/x/events HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nContent-Length: 1000000000000\r\n\r\n[")
+                try connection.send("POST /recordings/x/events HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nContent-Length: 1000000\r\n\r\n[")
                 silent.append(connection)
             }
             try await Task.sleep(for: .milliseconds(300))

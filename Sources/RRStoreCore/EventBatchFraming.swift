@@ -1,11 +1,9 @@
-import RRStoreCore
-
 /// Where the events of a POST body are: the whole body (a JSON array or NDJSON), the
 /// `events` array of `{"events": [...]}`, or the single `rrwebEvent` of the original
 /// browser client's `{"sessionId", "rrwebEvent", "sequence"}`.
-enum EventBatchFraming {
+public enum EventBatchFraming {
     /// The byte range of the body that holds the events, as a JSON array or NDJSON.
-    static func eventsRange(in body: UnsafeRawBufferPointer, isNDJSON: Bool, recording: String) throws -> Range<Int> {
+    public static func eventsRange(in body: UnsafeRawBufferPointer, isNDJSON: Bool, recording: String) throws -> Range<Int> {
         guard let first = body.firstIndex(where: { !isWhitespace($0) }) else {
             throw RRStoreError(.invalidEvent, "the body holds no events; send a JSON array of events, {\"events\": [...]}, or NDJSON")
         }
@@ -43,7 +41,7 @@ enum EventBatchFraming {
     }
 
     @inline(__always)
-    static func isWhitespace(_ c: UInt8) -> Bool { c == 0x20 || c == 0x0A || c == 0x0D || c == 0x09 }
+    public static func isWhitespace(_ c: UInt8) -> Bool { c == 0x20 || c == 0x0A || c == 0x0D || c == 0x09 }
 
     /// Records the byte range of each value of the outermost object, by key (keys compared
     /// as raw bytes: the fields we look for need no escapes).
