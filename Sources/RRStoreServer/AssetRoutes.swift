@@ -138,6 +138,11 @@ struct AssetRoutes {
         var spool: SpoolFile?
         var size = 0
         defer { spool?.remove() }
+        // A body that will be spooled takes its spool space before it is read, so a refusal
+        // comes before the client sends it (curl waits for it with `Expect: 100-continue`).
+        if store, let declared = request.headers[.contentLength].flatMap({ HeaderValues.decimal($0) }), declared > Self.inMemoryUploadBytes {
+            try spoolSpace.grow(to: declared)
+        }
         try await readBody(request.body, context: context, deadline: seconds) { piece in
             size += piece.readableBytes
             guard size <= limit else { throw APIError(.contentTooLarge, "too_large", "assets are at most \(limit) bytes") }
@@ -152,7 +157,7 @@ struct AssetRoutes {
                 inMemory += piece.readableBytesView
                 return
             }
-            try spoolSpace.add(piece.readableBytes + (spool == nil ? inMemory.count : 0))
+            try spoolSpace.grow(to: size)
             if spool == nil {
                 spool = try SpoolFile(directory: spoolDirectory)
                 try spool?.append(inMemory)
@@ -226,6 +231,10 @@ struct AssetRoutes {
             } catch let error as RRStoreError where error.code == .missingAsset {
                 try? await state.metadata.forgetIndexedAsset(digest)
                 throw error
+            }
+            // The range was checked against the index's size: the bytes must agree with it.
+            guard bytes.count == size else {
+                throw RRStoreError(.corruptAsset, "asset \(digest) holds \(bytes.count) bytes, not the \(size) of its index row")
             }
             return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes[wanted])))
         }

@@ -2,6 +2,7 @@ import Foundation
 import RRStoreClient
 import RRStoreCore
 import RRStoreStorage
+import Synchronization
 import Testing
 @testable import RRStoreServer
 
@@ -32,7 +33,7 @@ import Testing
             let client = server.client
             _ = try await client.createRecording(id: "x")
             // `Content-Type;` (an empty value: curl's own syntax for it) trapped in the media type parser.
-            let empty = try RawHTTP.exchange(server.url, "POST /recordings/x/events HTTP/1.1\r\nHost: a\r\nContent-Type:\r\nContent-Length: 2\r\n\r\n[]")
+            let empty = try await RawHTTP.exchange(server.url, "POST /recordings/x/events HTTP/1.1\r\nHost: a\r\nContent-Type:\r\nContent-Length: 2\r\n\r\n[]")
             #expect(empty.hasPrefix("HTTP/1.1 415") && empty.contains("unsupported_media_type"), "\(empty.prefix(200))")
             let semicolon = try await client.send("PUT", "/recordings/x/screenshot", headers: [("Content-Type", ";")], body: .bytes(bytes("xx")))
             #expect(semicolon.status == 400)
@@ -193,7 +194,7 @@ import Testing
         let stores = try await SharedStores(.embedded)
         try await withServer(stores) { server in
             _ = try await server.client.createRecording(id: "x")
-            let answer = try RawHTTP.exchange(server.url, "POST /recordings/x/events HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Type: application/json\r\nConnection: close\r\n\r\nZZZ\r\n[]\r\n0\r\n\r\n")
+            let answer = try await RawHTTP.exchange(server.url, "POST /recordings/x/events HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Type: application/json\r\nConnection: close\r\n\r\nZZZ\r\n[]\r\n0\r\n\r\n")
             #expect(answer.hasPrefix("HTTP/1.1 400") && answer.contains("malformed_request"), "\(answer.prefix(200))")
         }
     }
@@ -215,14 +216,14 @@ import Testing
             try await Task.sleep(for: .milliseconds(300))
             let appended = try await server.client.appendRawEvents("x", body: Array(#"[{"type":4,"data":{},"timestamp":1}]"#.utf8))
             #expect(appended.count == 1)
-            for connection in silent { #expect(connection.readAll(timeout: 0.2).isEmpty, "still waiting for its body: nothing held others") }
+            for connection in silent { #expect(await connection.readAll(timeout: 0.2).isEmpty, "still waiting for its body: nothing held others") }
         }
         // A body that does not arrive by its deadline: the connection is closed.
         try await withServer(stores, configure: { $0.limits.bodyDeadlineSeconds = 1 }) { server in
             _ = try await server.client.createRecording(id: "x")
             let slow = try RawHTTP(server.url)
             try slow.send("POST /recordings/x/events HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n[")
-            _ = slow.readAll(timeout: 20)  // returns when the server closes
+            _ = await slow.readAll(timeout: 20)  // returns when the server closes
             #expect(try await server.client.recording("x")?.eventCount == 0, "nothing stored half-way")
         }
         // Connections past the cap are refused at once with a JSON 503; idle ones are closed
@@ -231,9 +232,9 @@ import Testing
             var idle: [RawHTTP] = []
             for _ in 0..<8 { idle.append(try RawHTTP(server.url)) }
             try await Task.sleep(for: .milliseconds(300))
-            let refused = try RawHTTP(server.url).readAll(timeout: 10, untilResponse: true)
+            let refused = await (try RawHTTP(server.url)).readAll(timeout: 10, untilResponse: true)
             #expect(refused.hasPrefix("HTTP/1.1 503") && refused.contains("too_many_connections"), "\(refused.prefix(120))")
-            for connection in idle { _ = connection.readAll(timeout: 20) }
+            for connection in idle { _ = await connection.readAll(timeout: 20) }
             try await Task.sleep(for: .milliseconds(300))
             #expect(try await server.client.send("GET", "/healthz").status == 200)
             #expect(try await server.client.send("GET", "/readyz").status == 200)
@@ -308,5 +309,150 @@ extension Array where Element == UInt8 {
     func contains(subsequence: [UInt8]) -> Bool {
         guard !subsequence.isEmpty, subsequence.count <= count else { return false }
         return (0...(count - subsequence.count)).contains { self[$0..<($0 + subsequence.count)].elementsEqual(subsequence) }
+    }
+}
+
+/// Budgets, a full disk and the flusher's reads.
+@Suite struct HardeningBudgetTests {
+    func errorCode(_ response: CurlResponse) -> String? {
+        struct Body: Decodable { struct Inner: Decodable { var code: String; var message: String }; var error: Inner }
+        return (try? JSONDecoder().decode(Body.self, from: Data(response.body)))?.error.code
+    }
+
+    /// Finding 11: eight concurrent 245 KB gzip bodies took 2.1 GiB. Now they share one
+    /// memory budget, refuse with 503 when it is spent, and give it all back.
+    @Test func gzipBombsShareOneMemoryBudget() async throws {
+        let stores = try await SharedStores(.embedded)
+        try await withServer(stores, configure: { $0.limits.requestMemoryBytes = 16 << 20; $0.limits.maxConcurrentIngest = 8 }) { server in
+            _ = try await server.client.createRecording(id: "x")
+            let bomb = try GzipEncoder.compress(Array("[\"".utf8) + Array(repeating: UInt8(ascii: "a"), count: 64 << 20) + Array("\"]".utf8), level: 9)
+            #expect(bomb.count < 512 << 10)
+            let client = server.client
+            let statuses = try await withThrowingTaskGroup(of: (Int, String?).self) { group in
+                for _ in 0..<8 {
+                    group.addTask {
+                        let response = try await client.send("POST", "/recordings/x/events", headers: [("Content-Type", "application/json"), ("Content-Encoding", "gzip")],
+                                                             body: .bytes(bomb))
+                        return (response.status, self.errorCode(response))
+                    }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(statuses.allSatisfy { $0 == (503, "busy") }, "\(statuses)")
+            #expect(server.state.requestMemory.inUse == 0, "every reservation given back")
+            #expect(try await client.appendRawEvents("x", body: Array(#"[{"type":4,"data":{},"timestamp":1}]"#.utf8)).count == 1)
+        }
+    }
+
+    @Test func theUploadSpoolIsBounded() async throws {
+        let stores = try await SharedStores(.embedded)
+        try await withServer(stores, configure: { $0.limits.spoolBytes = 1 << 20 }) { server in
+            let big = (0..<(6 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 2654435761 >> 13) }
+            let response = try await server.client.send("PUT", "/assets/\(SHA256Digest.hash(big))", body: .bytes(big))
+            #expect(response.status == 503 && errorCode(response) == "busy")
+            #expect(server.state.spoolSpace.inUse == 0)
+            #expect(try await server.client.missingAssets([(SHA256Digest.hash(big), big.count)]).count == 1, "nothing stored")
+        }
+    }
+
+    @Test func aFullDiskAnswers507WithoutServerPaths() async throws {
+        let stores = try await SharedStores(.embedded)
+        var configuration = ServerConfiguration()
+        configuration.port = 0
+        let state = ServerState(configuration: configuration, blobs: FullDiskBlobStore(stores.blobs), metadata: stores.metadata, logger: .init(label: "test"))
+        try await withRunningServer(state: state) { port in
+            let client = RRStoreClient(baseURL: "http://127.0.0.1:\(port)", retry: .init(attempts: 1))
+            _ = try await client.createRecording(id: "x")
+            let image = "data:image/png;base64," + Base64.encode([0x89, 0x50, 0x4E, 0x47] + Array(repeating: 5, count: 3000))
+            let response = try await client.send("POST", "/recordings/x/events", headers: [("Content-Type", "application/json")],
+                                                 body: .bytes(Array(#"{"type":2,"data":{"src":"\#(image)"}}"#.utf8)))
+            #expect(response.status == 507 && errorCode(response) == "insufficient_storage")
+            #expect(!String(decoding: response.body, as: UTF8.self).contains("/srv/"), "no server path in the answer")
+            #expect(try await client.recording("x")?.eventCount == 0, "nothing stored half-way")
+        }
+    }
+
+    /// Finding 12: the flusher loaded up to 10,000 pending bodies per chunk and then again.
+    @Test func theFlusherReadsEachPendingEventOnce() async throws {
+        let stores = try await SharedStores(.embedded)
+        let counting = PendingReadCounter(stores.metadata)
+        var configuration = ServerConfiguration()
+        configuration.port = 0
+        configuration.localTenant = "t"
+        configuration.flush.chunkBytes = 4 << 10
+        let state = ServerState(configuration: configuration, blobs: stores.blobs, metadata: counting, logger: .init(label: "test"))
+        _ = try await counting.createRecording(RecordingRecord(tenant: "t", id: "r", createdAt: 1))
+        let events = (0..<3000).map { Array(#"{"type":3,"data":{"source":1,"i":\#($0)},"timestamp":\#($0)}"#.utf8) }
+        _ = try await counting.appendEvents(tenant: "t", recording: "r", events: events, idempotencyKey: nil, at: 1)
+        let chunks = await Flusher(state: state).flushDue(final: true)
+        #expect(chunks > 20, "many chunks of 4 KiB")
+        #expect(counting.eventsRead == 3000, "each pending event read once, not \(counting.eventsRead)")
+        #expect(try await counting.pendingEvents(tenant: "t", recording: "r", limit: 10).isEmpty)
+    }
+}
+
+/// A blob store whose disk is full.
+final class FullDiskBlobStore: BlobStore {
+    private let inner: any BlobStore
+    init(_ inner: any BlobStore) { self.inner = inner }
+    private func full(_ key: BlobKey) -> RRStoreError {
+        RRStoreError(.noSpace, "write '/srv/rrstore/blobs/\(key)' failed: No space left on device (errno 28)")
+    }
+    func put(_ key: BlobKey, bytes: [UInt8], expecting: BlobExpectation?, createOnly: Bool) async throws -> PutOutcome { throw full(key) }
+    func putFile(_ key: BlobKey, path: String, expecting: BlobExpectation?, createOnly: Bool) async throws -> PutOutcome { throw full(key) }
+    func get(_ key: BlobKey, range: Range<Int>?) async throws -> [UInt8] { try await inner.get(key, range: range) }
+    func download(_ key: BlobKey, to path: String) async throws -> BlobInfo { try await inner.download(key, to: path) }
+    func head(_ key: BlobKey) async throws -> BlobInfo? { try await inner.head(key) }
+    func list(prefix: String, after: String?, limit: Int) async throws -> BlobPage { try await inner.list(prefix: prefix, after: after, limit: limit) }
+    func delete(_ key: BlobKey) async throws { try await inner.delete(key) }
+}
+
+/// Counts the pending events a metadata store hands out; forwards everything.
+final class PendingReadCounter: MetadataStore {
+    private let inner: any MetadataStore
+    private let count = Mutex(0)
+    var eventsRead: Int { count.withLock { $0 } }
+    init(_ inner: any MetadataStore) { self.inner = inner }
+
+    func pendingEvents(tenant: String, recording: String, from: Int, limit: Int) async throws -> [PendingEvent] {
+        let events = try await inner.pendingEvents(tenant: tenant, recording: recording, from: from, limit: limit)
+        count.withLock { $0 += events.count }
+        return events
+    }
+    func migrate() async throws { try await inner.migrate() }
+    func schemaVersion() async throws -> Int { try await inner.schemaVersion() }
+    func createRecording(_ recording: RecordingRecord) async throws -> (record: RecordingRecord, created: Bool) { try await inner.createRecording(recording) }
+    func recording(tenant: String, id: String) async throws -> RecordingRecord? { try await inner.recording(tenant: tenant, id: id) }
+    func listRecordings(tenant: String, limit: Int, after cursor: RecordingCursor?) async throws -> [RecordingRecord] {
+        try await inner.listRecordings(tenant: tenant, limit: limit, after: cursor)
+    }
+    func setScreenshot(tenant: String, id: String, digest: SHA256Digest, mediaType: String) async throws -> Bool {
+        try await inner.setScreenshot(tenant: tenant, id: id, digest: digest, mediaType: mediaType)
+    }
+    func deleteRecording(tenant: String, id: String) async throws -> DeletedRecording? { try await inner.deleteRecording(tenant: tenant, id: id) }
+    func upsertAsset(_ asset: AssetRecord) async throws { try await inner.upsertAsset(asset) }
+    func asset(_ digest: SHA256Digest) async throws -> AssetRecord? { try await inner.asset(digest) }
+    func indexedAssets(among digests: [SHA256Digest]) async throws -> Set<SHA256Digest> { try await inner.indexedAssets(among: digests) }
+    func registerUpload(_ asset: AssetRecord, tenant: String) async throws { try await inner.registerUpload(asset, tenant: tenant) }
+    func linkedAsset(tenant: String, digest: SHA256Digest) async throws -> AssetRecord? { try await inner.linkedAsset(tenant: tenant, digest: digest) }
+    func link(tenant: String, digests: [SHA256Digest], at time: Int64) async throws { try await inner.link(tenant: tenant, digests: digests, at: time) }
+    func linked(tenant: String, among digests: [SHA256Digest]) async throws -> Set<SHA256Digest> { try await inner.linked(tenant: tenant, among: digests) }
+    func linkedAssets(tenant: String, among digests: [SHA256Digest]) async throws -> [SHA256Digest: AssetRecord] {
+        try await inner.linkedAssets(tenant: tenant, among: digests)
+    }
+    func forgetIndexedAsset(_ digest: SHA256Digest) async throws { try await inner.forgetIndexedAsset(digest) }
+    func addReferences(tenant: String, recording: String, digests: [SHA256Digest]) async throws {
+        try await inner.addReferences(tenant: tenant, recording: recording, digests: digests)
+    }
+    func references(tenant: String, recording: String) async throws -> Set<SHA256Digest> { try await inner.references(tenant: tenant, recording: recording) }
+    func appendEvents(tenant: String, recording: String, events: [[UInt8]], assets: [SHA256Digest], newAssets: [AssetRecord],
+                      idempotencyKey: String?, requestDigest: SHA256Digest?, at time: Int64) async throws -> AppendOutcome {
+        try await inner.appendEvents(tenant: tenant, recording: recording, events: events, assets: assets, newAssets: newAssets,
+                                     idempotencyKey: idempotencyKey, requestDigest: requestDigest, at: time)
+    }
+    func commitChunk(_ chunk: ChunkRecord) async throws { try await inner.commitChunk(chunk) }
+    func chunks(tenant: String, recording: String) async throws -> [ChunkRecord] { try await inner.chunks(tenant: tenant, recording: recording) }
+    func flushCandidates(minBytes: Int, oldestBefore: Int64, newestBefore: Int64, limit: Int) async throws -> [PendingSummary] {
+        try await inner.flushCandidates(minBytes: minBytes, oldestBefore: oldestBefore, newestBefore: newestBefore, limit: limit)
     }
 }

@@ -37,7 +37,15 @@ final class RawHTTP: @unchecked Sendable {
     /// (with `untilResponse`) one whole response with a Content-Length has arrived: a
     /// server that answers before reading the body may reset the connection right after,
     /// and a reset can drop what was not read yet.
-    func readAll(timeout: Double, untilResponse: Bool = false) -> String {
+    /// Blocking reads run on a thread of their own: Swift's cooperative threads (two here)
+    /// also run every in-process test server, and a test blocking them would stall those.
+    func readAll(timeout: Double, untilResponse: Bool = false) async -> String {
+        await withCheckedContinuation { continuation in
+            Thread.detachNewThread { continuation.resume(returning: self.readBlocking(timeout: timeout, untilResponse: untilResponse)) }
+        }
+    }
+
+    private func readBlocking(timeout: Double, untilResponse: Bool) -> String {
         var out: [UInt8] = []
         let deadline = Date().addingTimeInterval(timeout)
         var buffer = [UInt8](repeating: 0, count: 65536)
@@ -53,10 +61,10 @@ final class RawHTTP: @unchecked Sendable {
         return String(decoding: out, as: UTF8.self)
     }
 
-    static func exchange(_ url: String, _ request: String, timeout: Double = 5) throws -> String {
+    static func exchange(_ url: String, _ request: String, timeout: Double = 30) async throws -> String {
         let connection = try RawHTTP(url)
         try connection.send(request)
-        return connection.readAll(timeout: timeout, untilResponse: true)
+        return await connection.readAll(timeout: timeout, untilResponse: true)
     }
 
     static func isComplete(_ bytes: [UInt8]) -> Bool {
@@ -71,7 +79,7 @@ final class RawHTTP: @unchecked Sendable {
 
 /// A blob store that, while stalled, blocks every call on a thread (as a libcurl transfer
 /// to a frozen S3 does), ignoring cancellation.
-final class StallingBlobStore: BlobStore {
+final class StallingBlobStore: BlobStore, @unchecked Sendable {
     private let inner: any BlobStore
     private let stalled = Mutex(false)
 
@@ -79,8 +87,15 @@ final class StallingBlobStore: BlobStore {
 
     func stall(_ on: Bool) { stalled.withLock { $0 = on } }
 
+    /// Blocks a thread of its own (never one of Swift's few cooperative threads) while stalled.
     private func wait() async {
-        while stalled.withLock({ $0 }) { usleep(20_000); await Task.yield() }
+        guard stalled.withLock({ $0 }) else { return }
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            Thread.detachNewThread {
+                while self.stalled.withLock({ $0 }) { usleep(20_000) }
+                continuation.resume()
+            }
+        }
     }
 
     func put(_ key: BlobKey, bytes: [UInt8], expecting: BlobExpectation?, createOnly: Bool) async throws -> PutOutcome {
