@@ -1,4 +1,5 @@
 import Foundation
+import RRStoreAuth
 import RRStoreClient
 import RRStoreCore
 import RRStoreStorage
@@ -47,6 +48,24 @@ import Testing
             let past = try await client.send("HEAD", "/assets/\(digest)", headers: [("Range", "bytes=9223372036854775807-")])
             #expect(past.status == 416)
             #expect(try await client.send("GET", "/healthz").status == 200, "still alive")
+        }
+    }
+
+    /// Finding 3: a validly signed token whose `exp` or `nbf` lies outside Int64 trapped.
+    @Test func jwtDatesOutsideInt64AreRefusedNotFatal() async throws {
+        let stores = try await SharedStores(.embedded)
+        let secret = Array("an HS256 secret of at least 32 bytes".utf8)
+        try await withServer(stores, configure: { $0.auth.mode = .jwt; $0.auth.hs256Secret = secret }) { server in
+            let now = Double(ServerState.now() / 1000)
+            let cases: [[String: JSONValue]] = [["exp": .number(1e300)], ["exp": .number(9.3e18)], ["exp": .number(-1e300)],
+                                                ["exp": .number(now + 60), "nbf": .number(-9.3e18)], ["exp": .number(now + 60), "nbf": .number(1e300)]]
+            for extra in cases {
+                let token = try JWTVerifier.sign(claims: extra.merging(["sub": .string("u")]) { $1 }, algorithm: .hs256, secret: secret)
+                let response = try await RRStoreClient(baseURL: server.url, token: token, retry: .init(attempts: 1)).send("GET", "/recordings")
+                #expect(response.status == 401, "\(extra)")
+            }
+            let good = try JWTVerifier.sign(claims: ["sub": .string("u"), "exp": .number(now + 60)], algorithm: .hs256, secret: secret)
+            #expect(try await RRStoreClient(baseURL: server.url, token: good, retry: .init(attempts: 1)).send("GET", "/recordings").status == 200)
         }
     }
 
