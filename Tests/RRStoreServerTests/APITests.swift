@@ -9,11 +9,6 @@ import Testing
 @Suite struct APITests {
     static let png: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] + Array(repeating: 7, count: 40)
 
-    func errorCode(_ response: CurlResponse) -> String? {
-        struct Body: Decodable { struct Inner: Decodable { var code: String; var message: String }; var error: Inner }
-        return (try? JSONDecoder().decode(Body.self, from: Data(response.body)))?.error.code
-    }
-
     @Test(arguments: TestStores.available)
     func recordingsAreCreatedListedNewestFirstAndPaginated(stores kind: TestStores) async throws {
         let stores = try await SharedStores(kind)

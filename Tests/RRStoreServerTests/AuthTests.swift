@@ -81,11 +81,6 @@ final class JWKSServer: Sendable {
         RRStoreClient(baseURL: server.url, token: token, retry: .init(attempts: 1))
     }
 
-    func errorCode(_ response: CurlResponse) -> String? {
-        struct Body: Decodable { struct Inner: Decodable { var code: String }; var error: Inner }
-        return try? JSONDecoder().decode(Body.self, from: Data(response.body)).error.code
-    }
-
     @Test func badTokensAreRefusedWith401() async throws {
         let jwks = JWKSServer()
         try jwks.publish([("k1", Self.rsa), ("k2", Self.ec)])

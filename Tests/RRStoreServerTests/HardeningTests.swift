@@ -10,11 +10,6 @@ import Testing
 /// Regression tests for the hostile-input findings (issue 12), each against a live server
 /// on loopback, on both store pairs where stores matter.
 @Suite struct HardeningTests {
-    func errorCode(_ response: CurlResponse) -> String? {
-        struct Body: Decodable { struct Inner: Decodable { var code: String; var message: String }; var error: Inner }
-        return (try? JSONDecoder().decode(Body.self, from: Data(response.body)))?.error.code
-    }
-
     /// Two tenants by static tokens.
     func withTenants<T: Sendable>(_ stores: SharedStores, configure: @escaping @Sendable (inout ServerConfiguration) -> Void = { _ in },
                                   _ body: @Sendable (RunningServer, RRStoreClient, RRStoreClient) async throws -> T) async throws -> T {
@@ -333,11 +328,6 @@ extension Array where Element == UInt8 {
 
 /// Budgets, a full disk and the flusher's reads.
 @Suite struct HardeningBudgetTests {
-    func errorCode(_ response: CurlResponse) -> String? {
-        struct Body: Decodable { struct Inner: Decodable { var code: String; var message: String }; var error: Inner }
-        return (try? JSONDecoder().decode(Body.self, from: Data(response.body)))?.error.code
-    }
-
     /// Finding 11: eight concurrent 245 KB gzip bodies took 2.1 GiB. Now they share one
     /// memory budget, refuse with 503 when it is spent, and give it all back.
     @Test func gzipBombsShareOneMemoryBudget() async throws {
@@ -352,7 +342,7 @@ extension Array where Element == UInt8 {
                     group.addTask {
                         let response = try await client.send("POST", "/recordings/x/events", headers: [("Content-Type", "application/json"), ("Content-Encoding", "gzip")],
                                                              body: .bytes(bomb))
-                        return (response.status, self.errorCode(response))
+                        return (response.status, errorCode(response))
                     }
                 }
                 return try await group.reduce(into: []) { $0.append($1) }

@@ -133,3 +133,9 @@ func expectedNDJSON(_ json: [UInt8]) throws -> [UInt8] {
 }
 
 func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
+
+/// The `code` of an API error answer, if it is one.
+func errorCode(_ response: CurlResponse) -> String? {
+    struct Body: Decodable { struct Inner: Decodable { var code: String; var message: String }; var error: Inner }
+    return (try? JSONDecoder().decode(Body.self, from: Data(response.body)))?.error.code
+}
