@@ -1,5 +1,13 @@
 // swift-tools-version: 6.1
+import Foundation
 import PackageDescription
+
+// The test suite pushes the whole corpus through the core many times; unoptimized, that
+// runs ~10x slower. scripts/test.sh sets RRSTORE_OPTIMIZE_TESTS=1 so the core, the server
+// and the server tests are optimized in its debug build. Without it (a package depending
+// on rrstore's libraries, a plain `swift build`) no target carries unsafe flags.
+let optimizedInDebug: [SwiftSetting] = ProcessInfo.processInfo.environment["RRSTORE_OPTIMIZE_TESTS"] == "1"
+    ? [.unsafeFlags(["-O"], .when(configuration: .debug))] : []
 
 let package = Package(
     name: "rrstore",
@@ -44,17 +52,20 @@ let package = Package(
             providers: [.apt(["libcurl4-openssl-dev"]), .brew(["curl"])]
         ),
         // Digests, base64, the JSON byte scanner, rewrite and rehydrate. No network, no files.
-        // Optimized even in debug builds: the tests push the whole corpus through it many
-        // times, and unoptimized it runs ~10x slower.
-        .target(name: "RRStoreCore", dependencies: ["CCrypto", "CZlib"],
-                swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]),
+        .target(name: "RRStoreCore", dependencies: ["CCrypto", "CZlib"], swiftSettings: optimizedInDebug),
         // syncfs(2), which Swift's Glibc module does not export.
         .target(name: "CPosixShims"),
+        // Files and blocking work: descriptors, durable writes, mapped event files, spool
+        // files, and the queue that keeps blocking calls off Swift's cooperative threads.
+        .target(name: "RRStoreIO", dependencies: ["RRStoreCore", "CPosixShims"]),
+        // HTTP over libcurl (connections reused) and the one retry policy, for every client
+        // rrstore has: S3, the service client, JWKS fetches.
+        .target(name: "RRStoreHTTP", dependencies: ["RRStoreCore", "RRStoreIO", "CCurl"]),
         // Where bytes live: content-addressed asset directories (and, later, S3 and databases).
         .target(
             name: "RRStoreStorage",
             dependencies: [
-                "RRStoreCore", "CPosixShims", "CCurl",
+                "RRStoreCore", "RRStoreIO", "RRStoreHTTP",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -67,24 +78,25 @@ let package = Package(
         .target(
             name: "RRStoreServer",
             dependencies: [
-                "RRStoreCore", "RRStoreStorage", "RRStoreAuth",
+                "RRStoreCore", "RRStoreIO", "RRStoreHTTP", "RRStoreStorage", "RRStoreAuth",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
-            swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]
+            swiftSettings: optimizedInDebug
         ),
-        // What recorder programs and batch jobs use to talk to the service (libcurl).
+        // What recorder programs and batch jobs use to talk to the service (libcurl): the
+        // core and HTTP only, no storage (so no SQLite, PostgreSQL or NIO).
         .target(
             name: "RRStoreClient",
-            dependencies: ["RRStoreCore", "RRStoreStorage", "CCurl"]
+            dependencies: ["RRStoreCore", "RRStoreHTTP"]
         ),
         .executableTarget(
             name: "rrstore",
             dependencies: [
-                "RRStoreCore", "RRStoreStorage", "RRStoreServer", "RRStoreClient", "RRStoreAuth",
+                "RRStoreCore", "RRStoreIO", "RRStoreHTTP", "RRStoreStorage", "RRStoreServer", "RRStoreClient", "RRStoreAuth",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -99,13 +111,15 @@ let package = Package(
         ),
         .executableTarget(
             name: "StorageBench",
-            dependencies: ["RRStoreCore", "RRStoreStorage"],
+            dependencies: ["RRStoreCore", "RRStoreIO", "RRStoreStorage"],
             path: "benchmarks/StorageBench"
         ),
+        // What the test targets share: the corpus, temporary directories, error bodies.
+        .target(name: "RRStoreTestSupport", dependencies: ["RRStoreCore", "RRStoreHTTP"], path: "Tests/RRStoreTestSupport"),
         .testTarget(
             name: "RRStoreCoreTests",
             dependencies: [
-                "RRStoreCore", "CCurl",
+                "RRStoreCore", "CCurl", "RRStoreTestSupport",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]
         ),
@@ -115,22 +129,23 @@ let package = Package(
         ),
         .testTarget(
             name: "RRStoreStorageTests",
-            dependencies: ["RRStoreCore", "RRStoreStorage", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: ["RRStoreCore", "RRStoreIO", "RRStoreHTTP", "RRStoreStorage", .product(name: "GRDB", package: "GRDB.swift")]
         ),
         .testTarget(
             name: "RRStoreServerTests",
             dependencies: [
-                "RRStoreCore", "RRStoreStorage", "RRStoreServer", "RRStoreClient", "RRStoreAuth",
+                "RRStoreCore", "RRStoreIO", "RRStoreHTTP", "RRStoreStorage", "RRStoreServer", "RRStoreClient", "RRStoreAuth",
+                "RRStoreTestSupport",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),
             ],
             // The corpus checks walk ~100 MB per pass; unoptimized they dominate the run.
-            swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]
+            swiftSettings: optimizedInDebug
         ),
         .testTarget(
             name: "RRStoreCLITests",
-            dependencies: ["RRStoreCore", "RRStoreStorage", "RRStoreClient"]
+            dependencies: ["RRStoreCore", "RRStoreIO", "RRStoreHTTP", "RRStoreStorage", "RRStoreClient", "RRStoreTestSupport"]
         ),
     ],
     swiftLanguageModes: [.v6]

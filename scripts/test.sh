@@ -6,6 +6,9 @@ cd "$(dirname "$0")/.."
 
 scripts/deps.sh
 
+# Optimize the core, the server and their tests in this debug build (see Package.swift).
+export RRSTORE_OPTIMIZE_TESTS=1
+
 # The corpus the tests run on lives beside the repository.
 if [ ! -d ../shared/corpus ]; then
   echo "test: ../shared/corpus is missing: the corpus tests need it beside the repository" >&2

@@ -1,5 +1,5 @@
 import RRStoreCore
-import RRStoreStorage
+import RRStoreHTTP
 import Synchronization
 
 /// What one `appendEvents` call cost and moved.

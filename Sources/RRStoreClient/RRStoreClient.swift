@@ -1,6 +1,6 @@
 import Foundation
 import RRStoreCore
-import RRStoreStorage
+import RRStoreHTTP
 
 /// Talks to an rrstore service over HTTP (libcurl, connections reused). Every call names
 /// what failed in its error; 5xx answers and connection failures are retried with backoff.
@@ -19,14 +19,7 @@ public struct RRStoreClient: Sendable {
         self.transport = transport
     }
 
-    public struct RetryPolicy: Sendable {
-        public var attempts = 4
-        public var baseDelayMilliseconds = 100
-        public init(attempts: Int = 4, baseDelayMilliseconds: Int = 100) {
-            self.attempts = max(1, attempts)
-            self.baseDelayMilliseconds = baseDelayMilliseconds
-        }
-    }
+    public typealias RetryPolicy = RRStoreHTTP.RetryPolicy
 
     // MARK: Raw exchange
 
@@ -41,24 +34,18 @@ public struct RRStoreClient: Sendable {
             attempt += 1
             do {
                 let response = try await transport.send(request)
-                if response.status >= 500 && attempt < retry.attempts {
-                    try await backoff(attempt)
+                if response.status >= 500 && retry.mayRetry(after: attempt) {
+                    try await retry.wait(after: attempt)
                     continue
                 }
                 return response
             } catch let failure as CurlFailure {
-                guard attempt < retry.attempts else {
+                guard retry.mayRetry(after: attempt) else {
                     throw RRStoreError(.storageUnavailable, "\(method) \(baseURL + path) failed after \(attempt) attempts: \(failure)")
                 }
-                try await backoff(attempt)
+                try await retry.wait(after: attempt)
             }
         }
-    }
-
-    private func backoff(_ attempt: Int) async throws {
-        // Full jitter: a crowd of clients retrying does not arrive in step.
-        let ceiling = retry.baseDelayMilliseconds << min(attempt - 1, 6)
-        try await Task.sleep(for: .milliseconds(Int.random(in: 0...max(1, ceiling))))
     }
 
     /// The response if its status is one of `expected`, else the server's error as thrown.

@@ -20,6 +20,8 @@ public struct RRStoreError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let truncatedInput = Code("truncated_input")
         public static let tooLarge = Code("too_large")
         public static let io = Code("io_error")
+        /// A store or service did not answer (after retries): try again later.
+        public static let storageUnavailable = Code("storage_unavailable")
         /// The disk (or quota) is full.
         public static let noSpace = Code("insufficient_storage")
     }

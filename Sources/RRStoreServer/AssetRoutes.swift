@@ -3,6 +3,7 @@ import Hummingbird
 import NIOCore
 import RRStoreCore
 import RRStoreStorage
+import RRStoreIO
 
 /// The have-set (`POST /assets/missing`), uploads (`PUT /assets/{digest}`, re-hashed) and
 /// reads (`GET`/`HEAD`, immutable, ranges). A tenant sees an asset only through its own
@@ -323,39 +324,5 @@ struct AssetRoutes {
             throw RRStoreError(.corruptAsset, "\(key) decompresses to \(position) bytes, fewer than its index says")
         }
         try await writer.finish(nil)
-    }
-}
-
-/// A temporary file for a large upload, removed when the request is done.
-struct SpoolFile {
-    let path: String
-    private let fd: Int32
-
-    init(directory: String) throws {
-        try FileSystem.makeDirectories(directory)
-        var template = Array("\(directory)/rrstore-upload-XXXXXX".utf8CString)
-        let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
-        guard fd >= 0 else { throw RRStoreError(.io, "cannot create a spool file in \(directory): \(String(cString: strerror(errno)))") }
-        self.fd = fd
-        path = String(decoding: template.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    }
-
-    func append(_ bytes: [UInt8]) throws {
-        try bytes.withUnsafeBytes { buffer in
-            var offset = 0
-            while offset < buffer.count {
-                let n = write(fd, buffer.baseAddress! + offset, buffer.count - offset)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    throw RRStoreError(.io, "writing spool file \(path): \(String(cString: strerror(errno)))")
-                }
-                offset += n
-            }
-        }
-    }
-
-    func remove() {
-        close(fd)
-        unlink(path)
     }
 }

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import RRStoreCore
+import RRStoreIO
 
 /// Assets in a blob store, compressed at rest when that pays: an asset named by the
 /// digest `D` of its bytes lives at `BlobKey.asset(D)` as those bytes, or at

@@ -155,7 +155,6 @@ extension RRStoreError.Code {
     public static let invalidRange = RRStoreError.Code("invalid_range")
     public static let digestMismatch = RRStoreError.Code("digest_mismatch")
     public static let sizeMismatch = RRStoreError.Code("size_mismatch")
-    public static let storageUnavailable = RRStoreError.Code("storage_unavailable")
     public static let storageRejected = RRStoreError.Code("storage_rejected")
 }
 

@@ -4,6 +4,7 @@ import Glibc
 import Musl
 #endif
 import RRStoreCore
+import RRStoreIO
 
 /// A content-addressed directory of assets: `<root>/sha256/ab/cd/<hex>`, each file
 /// written once and checked against its digest when read.

@@ -4,6 +4,7 @@ import Glibc
 import Musl
 #endif
 import RRStoreCore
+import RRStoreIO
 
 /// Blobs as files under a root directory, `<root>/<key>`: the embedded default.
 ///

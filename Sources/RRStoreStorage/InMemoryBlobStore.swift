@@ -1,4 +1,5 @@
 import RRStoreCore
+import RRStoreIO
 
 /// The in-memory twin of the blob stores, for unit tests only.
 public actor InMemoryBlobStore: BlobStore {

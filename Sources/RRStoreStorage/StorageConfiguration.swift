@@ -1,5 +1,6 @@
 import Logging
 import RRStoreCore
+import RRStoreIO
 
 /// Which stores to use and where: the embedded default (files + SQLite under one data
 /// directory) or S3 + PostgreSQL. Built from flags and `RRSTORE_*` variables by the CLI.

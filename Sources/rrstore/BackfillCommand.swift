@@ -4,6 +4,7 @@ import RRStoreClient
 import RRStoreCore
 import RRStoreStorage
 import Synchronization
+import RRStoreIO
 
 struct BackfillCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -2,6 +2,7 @@ import Foundation
 import RRStoreClient
 import RRStoreCore
 import RRStoreStorage
+import RRStoreIO
 
 /// One session to load: a file, or the objects of one `sessionId=` folder of a Firehose
 /// layout in S3.

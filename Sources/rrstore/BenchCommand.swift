@@ -5,6 +5,7 @@ import RRStoreClient
 import RRStoreCore
 import RRStoreServer
 import RRStoreStorage
+import RRStoreIO
 
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -73,5 +73,6 @@ func peakMemoryLine() -> String {
 
 #if canImport(Glibc)
 import Glibc
+import RRStoreIO
 private func _write(_ fd: Int32, _ p: UnsafeRawPointer, _ n: Int) -> Int { Glibc.write(fd, p, n) }
 #endif

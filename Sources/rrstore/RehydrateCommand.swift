@@ -1,6 +1,7 @@
 import ArgumentParser
 import RRStoreCore
 import RRStoreStorage
+import RRStoreIO
 
 struct RehydrateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,6 +1,7 @@
 import ArgumentParser
 import RRStoreCore
 import RRStoreStorage
+import RRStoreIO
 
 struct RewriteCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -3,6 +3,7 @@ import RRStoreClient
 import RRStoreCore
 import RRStoreStorage
 import Testing
+import RRStoreTestSupport
 
 /// `rrstore backfill` into a live `rrstore serve`: the corpus comes back equal, a second
 /// run uploads nothing, a checkpoint resumes, a corrupt file is reported and skipped.

@@ -5,6 +5,7 @@ import Testing
 
 #if canImport(Glibc)
 import Glibc
+import RRStoreTestSupport
 #endif
 
 /// The `rrstore` binary, built beside this test bundle.
@@ -56,35 +57,6 @@ enum CLI {
         return Result(status: process.terminationStatus, stdout: output, stderr: errorText)
     }
 
-}
-
-func temporaryDirectory() throws -> URL {
-    let url = FileManager.default.temporaryDirectory.appendingPathComponent("rrstore-cli-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    return url
-}
-
-enum Corpus {
-    static let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/corpus")
-
-    static func sessions() throws -> [URL] {
-        let files = (FileManager.default.enumerator(at: directory, includingPropertiesForKeys: nil)?.compactMap { $0 as? URL } ?? [])
-            .filter { $0.lastPathComponent.hasSuffix(".json.gz") }.sorted { $0.path < $1.path }
-        guard !files.isEmpty else { throw RRStoreError(.io, "no corpus sessions under \(directory.path)") }
-        return files
-    }
-
-    /// The session's events, each on its own line: what `rehydrate` must give back.
-    static func eventsAsNDJSON(_ url: URL) throws -> Data {
-        let raw = try GzipDecoder.decompress(Array(try Data(contentsOf: url)))
-        var out = Data()
-        for event in try EventStream.events(in: raw) {
-            out.append(contentsOf: event)
-            out.append(0x0A)
-        }
-        return out
-    }
 }
 
 @Suite(.serialized) struct CLITests {

@@ -1,6 +1,7 @@
 import Foundation
 import RRStoreCore
 import Testing
+import RRStoreTestSupport
 
 /// `rrstore smoke` against a live `rrstore serve` with static-token auth on.
 @Suite struct SmokeTests {

@@ -1,6 +1,7 @@
 import Foundation
 import RRStoreCore
 import Testing
+import RRStoreTestSupport
 
 /// Every session of the real corpus, rewritten and rehydrated.
 @Suite struct CorpusRoundTripTests {

@@ -1,6 +1,7 @@
 import Foundation
 import RRStoreCore
 import Testing
+import RRStoreTestSupport
 
 /// rrweb's packer: events packed as Latin-1 strings of zlib data unpack to the exact text
 /// the recorder serialized; Firehose records of either shape give their events in order.

@@ -1,6 +1,7 @@
 import Foundation
 import RRStoreCore
 import Testing
+import RRStoreTestSupport
 
 /// Stepping over repeated subtrees (`RepeatedTrees`) must change nothing but speed: the
 /// same output and the same assets handed over in the same order as a rewriter that

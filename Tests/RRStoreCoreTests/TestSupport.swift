@@ -1,6 +1,7 @@
 import Foundation
 import RRStoreCore
 import Testing
+import RRStoreTestSupport
 
 func bytes(_ s: String) -> [UInt8] { Array(s.utf8) }
 func text(_ b: [UInt8]) -> String { String(decoding: b, as: UTF8.self) }
@@ -33,34 +34,6 @@ func roundTrip(_ input: [UInt8], options: RewriteOptions = RewriteOptions(), sin
 
 func sha(_ s: String) -> SHA256Digest { SHA256Digest.hash(Array(s.utf8)) }
 func sha(_ b: [UInt8]) -> SHA256Digest { SHA256Digest.hash(b) }
-
-enum Corpus {
-    /// `../shared/corpus` beside the repository (CI lays a copy of shared/ there).
-    static let directory: URL = {
-        URL(fileURLWithPath: #filePath)
-            .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("shared/corpus")
-    }()
-
-    /// Every session file in the corpus, sorted. Fails the test if there are none.
-    static func sessions() throws -> [URL] {
-        let manager = FileManager.default
-        guard let enumerator = manager.enumerator(at: directory, includingPropertiesForKeys: nil) else {
-            throw RRStoreError(.io, "the corpus is missing at \(directory.path); it belongs at ../shared/corpus beside the repository")
-        }
-        let files = enumerator.compactMap { $0 as? URL }.filter { $0.lastPathComponent.hasSuffix(".json.gz") }
-            .sorted { $0.path < $1.path }
-        guard !files.isEmpty else {
-            throw RRStoreError(.io, "no sessions (*.json.gz) under \(directory.path)")
-        }
-        return files
-    }
-
-    /// The session's JSON text (decompressed).
-    static func load(_ url: URL) throws -> [UInt8] {
-        try GzipDecoder.decompress(Array(Data(contentsOf: url)))
-    }
-}
 
 /// Splits JSON text into events with `EventStream`, fed in chunks of `chunkSize`.
 func frameEvents(_ input: [UInt8], chunkSize: Int = 1 << 16) throws -> [[UInt8]] {

@@ -4,6 +4,8 @@ import RRStoreCore
 import RRStoreStorage
 import Testing
 @testable import RRStoreServer
+import RRStoreHTTP
+import RRStoreTestSupport
 
 /// The HTTP contract, endpoint by endpoint, against a live server on loopback.
 @Suite struct APITests {

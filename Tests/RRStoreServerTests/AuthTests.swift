@@ -9,6 +9,7 @@ import ServiceLifecycle
 import Synchronization
 import Testing
 @testable import RRStoreServer
+import RRStoreTestSupport
 
 /// A JWKS document served on loopback, changeable while it runs (key rotation).
 final class JWKSServer: Sendable {

@@ -4,6 +4,7 @@ import RRStoreCore
 import RRStoreStorage
 import Testing
 @testable import RRStoreServer
+import RRStoreTestSupport
 
 /// Every corpus session, posted raw over real HTTP, comes back byte for byte — before and
 /// after the flusher packed it into chunks — on every store pair.

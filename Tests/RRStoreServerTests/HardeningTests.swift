@@ -6,6 +6,8 @@ import RRStoreStorage
 import Synchronization
 import Testing
 @testable import RRStoreServer
+import RRStoreHTTP
+import RRStoreTestSupport
 
 /// Regression tests for the hostile-input findings (issue 12), each against a live server
 /// on loopback, on both store pairs where stores matter.

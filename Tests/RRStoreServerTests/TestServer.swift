@@ -5,6 +5,9 @@ import RRStoreCore
 import RRStoreStorage
 import Testing
 @testable import RRStoreServer
+import RRStoreHTTP
+import RRStoreIO
+import RRStoreTestSupport
 
 /// Which stores a test server runs on.
 enum TestStores: String, CustomTestStringConvertible, CaseIterable {
@@ -100,42 +103,5 @@ func withServer<T: Sendable>(
     }
 }
 
-enum Corpus {
-    static let directory: URL = {
-        URL(fileURLWithPath: #filePath)
-            .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("shared/corpus")
-    }()
-
-    static func sessions() throws -> [URL] {
-        guard let enumerator = FileManager.default.enumerator(at: directory, includingPropertiesForKeys: nil) else {
-            throw RRStoreError(.io, "the corpus is missing at \(directory.path); it belongs at ../shared/corpus beside the repository")
-        }
-        let files = enumerator.compactMap { $0 as? URL }.filter { $0.lastPathComponent.hasSuffix(".json.gz") }.sorted { $0.path < $1.path }
-        guard !files.isEmpty else { throw RRStoreError(.io, "no sessions (*.json.gz) under \(directory.path)") }
-        return files
-    }
-
-    /// A stable recording id for a session file: its folder and name.
-    static func recordingID(_ url: URL) -> String {
-        "\(url.deletingLastPathComponent().lastPathComponent)-\(url.deletingPathExtension().deletingPathExtension().lastPathComponent)"
-    }
-}
-
-/// The events as NDJSON, each event's own bytes on a line: what a read must give back.
-func expectedNDJSON(_ json: [UInt8]) throws -> [UInt8] {
-    var out: [UInt8] = []
-    for event in try EventStream.events(in: json) {
-        out += event
-        out.append(UInt8(ascii: "\n"))
-    }
-    return out
-}
-
 func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
 
-/// The `code` of an API error answer, if it is one.
-func errorCode(_ response: CurlResponse) -> String? {
-    struct Body: Decodable { struct Inner: Decodable { var code: String; var message: String }; var error: Inner }
-    return (try? JSONDecoder().decode(Body.self, from: Data(response.body)))?.error.code
-}

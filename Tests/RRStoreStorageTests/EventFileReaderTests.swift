@@ -2,6 +2,7 @@ import Foundation
 import RRStoreCore
 import RRStoreStorage
 import Testing
+import RRStoreIO
 
 /// Plain files are mapped and read in place; gzip files (and pipes) are read in chunks.
 /// Both must yield the same events, and the same errors.

@@ -6,6 +6,7 @@ import RRStoreAuth
 import RRStoreCore
 import RRStoreStorage
 import Synchronization
+import RRStoreIO
 
 /// Turns a request's `Authorization: Bearer` token into its tenant: the JWT's `sub`, or
 /// the tenant a static token maps to. With auth off, the local tenant.

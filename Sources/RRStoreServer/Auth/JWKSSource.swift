@@ -3,6 +3,8 @@ import Logging
 import RRStoreAuth
 import RRStoreCore
 import RRStoreStorage
+import RRStoreHTTP
+import RRStoreIO
 
 /// The signing keys of a JWKS file or URL, cached. Fetched on first use, again once they
 /// are `maxAge` old, and again when a token names a `kid` not among them (key rotation) —

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import RRStoreCore
+import RRStoreIO
 
 /// The embedded metadata store: one SQLite database in WAL mode (GRDB), `synchronous=FULL`,
 /// so a committed transaction survives a crash.

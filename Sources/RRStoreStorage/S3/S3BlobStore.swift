@@ -4,6 +4,8 @@ import Glibc
 import Musl
 #endif
 import RRStoreCore
+import RRStoreHTTP
+import RRStoreIO
 
 public struct S3Configuration: Sendable {
     /// `https://s3.<region>.amazonaws.com`, or an S3-compatible server such as `http://127.0.0.1:9000`.
@@ -271,7 +273,7 @@ public final class S3BlobStore: BlobStore {
             case .success(let response): retry = S3BlobStore.isRetryable(response)
             case .failure(let error): retry = error is CurlFailure
             }
-            if !retry || attempt >= configuration.maxAttempts {
+            if !retry || !retryPolicy.mayRetry(after: attempt) {
                 switch outcome {
                 case .success(let response): return response
                 case .failure(let error as CurlFailure):
@@ -279,11 +281,14 @@ public final class S3BlobStore: BlobStore {
                 case .failure(let error): throw error
                 }
             }
-            // Full jitter: a random wait up to the exponential bound.
-            let bound = min(configuration.maxDelaySeconds, configuration.baseDelaySeconds * Double(1 << min(attempt - 1, 20)))
-            usleep(UInt32(Double.random(in: 0...bound) * 1_000_000))
+            // On this blocking thread (the transfer itself blocks it too).
+            usleep(UInt32(retryPolicy.delay(after: attempt) * 1_000_000))
             attempt += 1
         }
+    }
+
+    private var retryPolicy: RetryPolicy {
+        RetryPolicy(attempts: configuration.maxAttempts, baseDelaySeconds: configuration.baseDelaySeconds, maxDelaySeconds: configuration.maxDelaySeconds)
     }
 
     static func isRetryable(_ response: CurlResponse) -> Bool {

@@ -2,10 +2,10 @@ import Dispatch
 
 /// Runs blocking work (file I/O, libcurl transfers) off Swift's cooperative thread pool,
 /// whose few threads must never block.
-enum BlockingIO {
-    static let queue = DispatchQueue(label: "rrstore.blocking-io", attributes: .concurrent)
+public enum BlockingIO {
+    public static let queue = DispatchQueue(label: "rrstore.blocking-io", attributes: .concurrent)
 
-    static func run<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+    public static func run<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
             queue.async { continuation.resume(with: Result { try work() }) }
         }

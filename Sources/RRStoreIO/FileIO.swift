@@ -65,8 +65,8 @@ public struct FileDescriptor: ~Copyable {
     }
 }
 
-enum POSIXFailure {
-    static func error(_ call: String, path: String, errorNumber: Int32 = errno) -> RRStoreError {
+public enum POSIXFailure {
+    public static func error(_ call: String, path: String, errorNumber: Int32 = errno) -> RRStoreError {
         let reason = String(cString: strerror(errorNumber))
         // A full disk is the operator's to fix, not a bug: its own code (HTTP 507).
         let code: RRStoreError.Code = errorNumber == ENOSPC || errorNumber == EDQUOT ? .noSpace : .io

@@ -1,5 +1,6 @@
 import CCurl
 import RRStoreCore
+import RRStoreIO
 import Synchronization
 
 #if canImport(Glibc)
@@ -249,7 +250,10 @@ final class Exchange {
         }
         guard let colon = text.firstIndex(of: ":") else { return }
         let name = text[..<colon].lowercased()
-        let value = String(String(text[text.index(after: colon)...]).trimmingSpaces())
+        var rest = text[text.index(after: colon)...]
+        while let first = rest.first, first == " " || first == "\t" { rest.removeFirst() }
+        while let last = rest.last, last == " " || last == "\t" { rest.removeLast() }
+        let value = String(rest)
         headers.append((name, value))
     }
 }
