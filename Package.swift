@@ -66,6 +66,7 @@ let package = Package(
             name: "RRStoreStorage",
             dependencies: [
                 "RRStoreCore", "RRStoreIO", "RRStoreHTTP",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),

@@ -46,47 +46,34 @@ public final class GzipDecoder {
                 guard inflateReset(&stream) == Z_OK else { throw corrupt("could not reset for the next member") }
                 atMemberEnd = false
             }
-            let produced: Int = try output.withUnsafeMutableBytes { out in
-                stream.next_out = out.baseAddress!.assumingMemoryBound(to: Bytef.self)
-                stream.avail_out = uInt(out.count)
-                let status = inflate(&stream, Z_NO_FLUSH)
-                switch status {
-                case Z_OK, Z_BUF_ERROR: break
-                case Z_STREAM_END: atMemberEnd = true
-                default:
-                    let reason = stream.msg.map { String(cString: $0) } ?? "status \(status)"
-                    throw corrupt(reason)
-                }
-                return out.count - Int(stream.avail_out)
-            }
-            totalOut += produced
-            guard totalOut <= maxOutputBytes else {
-                throw RRStoreError(.tooLarge, "gzip input decompresses to more than \(maxOutputBytes) bytes")
-            }
-            if produced > 0 {
-                try output.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[..<produced])) }
-            } else if stream.avail_in > 0 && !atMemberEnd {
-                throw corrupt("no progress")
-            }
+            let produced = try inflateStep(body)
+            if produced == 0 && stream.avail_in > 0 && !atMemberEnd { throw corrupt("no progress") }
         }
         // Drain output zlib still holds for the input it has taken.
-        while !atMemberEnd {
-            let produced: Int = try output.withUnsafeMutableBytes { out in
-                stream.next_out = out.baseAddress!.assumingMemoryBound(to: Bytef.self)
-                stream.avail_out = uInt(out.count)
-                let status = inflate(&stream, Z_NO_FLUSH)
-                if status == Z_STREAM_END { atMemberEnd = true } else if status != Z_OK && status != Z_BUF_ERROR {
-                    throw corrupt(stream.msg.map { String(cString: $0) } ?? "status \(status)")
-                }
-                return out.count - Int(stream.avail_out)
+        while !atMemberEnd, try inflateStep(body) > 0 {}
+    }
+
+    /// One `inflate` call into the output buffer: counts the bytes against the limit, hands
+    /// them to `body`, notes a member's end; returns how many came out.
+    private func inflateStep(_ body: (UnsafeRawBufferPointer) throws -> Void) throws -> Int {
+        let produced: Int = try output.withUnsafeMutableBytes { out in
+            stream.next_out = out.baseAddress!.assumingMemoryBound(to: Bytef.self)
+            stream.avail_out = uInt(out.count)
+            let status = inflate(&stream, Z_NO_FLUSH)
+            switch status {
+            case Z_OK, Z_BUF_ERROR: break
+            case Z_STREAM_END: atMemberEnd = true
+            default: throw corrupt(stream.msg.map { String(cString: $0) } ?? "status \(status)")
             }
-            if produced == 0 { break }
-            totalOut += produced
-            guard totalOut <= maxOutputBytes else {
-                throw RRStoreError(.tooLarge, "gzip input decompresses to more than \(maxOutputBytes) bytes")
-            }
-            try output.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[..<produced])) }
+            return out.count - Int(stream.avail_out)
         }
+        guard produced > 0 else { return 0 }
+        totalOut += produced
+        guard totalOut <= maxOutputBytes else {
+            throw RRStoreError(.tooLarge, "gzip input decompresses to more than \(maxOutputBytes) bytes")
+        }
+        try output.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[..<produced])) }
+        return produced
     }
 
     /// Call at the end of the input: throws if the last member was cut short.

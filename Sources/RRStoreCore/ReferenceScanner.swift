@@ -28,6 +28,26 @@ public enum ReferenceScanner {
         return found
     }
 
+    /// The references embedded in a nested text asset, as the rehydrator reads them: each a
+    /// base64 `data:` payload with its header (so a reader knows it is, say, an image and
+    /// where it is likely stored). Malformed ones are left out (the rehydrator refuses them).
+    public static func embeddedReferences(inNestedText text: UnsafeRawBufferPointer) -> [AssetReference] {
+        let prefix = AssetReference.assetPrefix
+        var found: [AssetReference] = []
+        var i = 0
+        while i + prefix.count + 64 <= text.count {
+            guard text[i] == UInt8(ascii: "r"), text[i + 1] == UInt8(ascii: "r"),
+                  UnsafeRawBufferPointer(rebasing: text[i..<(i + prefix.count)]).elementsEqual(prefix),
+                  let digest = SHA256Digest(hexBytes: UnsafeRawBufferPointer(rebasing: text[(i + prefix.count)..<(i + prefix.count + 64)]))
+            else { i += 1; continue }
+            if let header = Rehydrator.embeddedHeader(in: text, commaAt: i - 1) {
+                found.append(AssetReference(digest: digest, kind: .dataURI, dataHeader: String(decoding: UnsafeRawBufferPointer(rebasing: text[header]), as: UTF8.self)))
+            }
+            i += prefix.count + 64
+        }
+        return found
+    }
+
     private struct Visitor: JSONVisitor {
         typealias ContainerContext = Void
         let input: UnsafeRawBufferPointer

@@ -200,7 +200,7 @@ public struct Rehydrator {
     }
 
     /// The range of the `<media type>;base64` header whose `,` stands at `comma`.
-    private static func embeddedHeader(in text: UnsafeRawBufferPointer, commaAt comma: Int) -> Range<Int>? {
+    static func embeddedHeader(in text: UnsafeRawBufferPointer, commaAt comma: Int) -> Range<Int>? {
         guard comma > 0, text[comma] == UInt8(ascii: ",") else { return nil }
         var start = comma
         while start > 0, DataURI.headerByte[Int(text[start - 1])] { start -= 1 }

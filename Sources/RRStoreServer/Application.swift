@@ -75,11 +75,8 @@ public func buildApplication(
     AssetRoutes(state: state).register(on: router)
     ServiceRoutes(state: state).register(on: router)
 
-    var services: [any Service] = []
-    if let postgres = state.metadata as? PostgresMetadataStore {
-        services.append(PostgresPoolService(store: postgres))
-    }
-    services.append(Flusher(state: state))
+    // Shut down in reverse: the flusher's final flush first, the metadata store last.
+    let services: [any Service] = [state.metadata, Flusher(state: state)]
 
     let limits = state.configuration.limits
     let http1 = HTTP1Channel.Configuration(idleTimeout: .milliseconds(Int64(limits.idleTimeoutSeconds * 1000)))
@@ -119,14 +116,5 @@ public func withRunningServer<T: Sendable>(state: ServerState, _ body: @Sendable
             try? await tasks.waitForAll()
             throw error
         }
-    }
-}
-
-/// Drives a PostgreSQL store's connection pool for as long as the application runs; it
-/// stops last, after the flusher's final flush.
-struct PostgresPoolService: Service {
-    let store: PostgresMetadataStore
-    func run() async throws {
-        await cancelWhenGracefulShutdown { await store.run() }
     }
 }

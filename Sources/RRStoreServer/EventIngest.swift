@@ -164,26 +164,14 @@ struct EventIngest {
         return try await withDeadline(seconds: seconds, { APIError.storeTimeout("storing the batch's assets", seconds: seconds) }) {
             var newBytes = 0
             // A few stores at a time: S3 round trips dominate, and memory is already held.
-            try await withThrowingTaskGroup(of: Int.self) { group in
-                var next = 0
-                func startNext() {
-                    guard next < digests.count, let asset = assets[digests[next]] else { return }
-                    let digest = digests[next]
-                    next += 1
-                    group.addTask {
-                        let (outcome, stored) = try await store.store(digest, bytes: asset.bytes)
-                        guard outcome == .created else { return 0 }
-                        metrics.assetsNew.increment()
-                        metrics.assetBytesNew.increment(by: Int64(stored))
-                        return stored
-                    }
-                }
-                for _ in 0..<8 { startNext() }
-                while let stored = try await group.next() {
-                    newBytes += stored
-                    startNext()
-                }
-            }
+            try await forEachConcurrently(digests, limit: 8, { digest -> Int in
+                guard let asset = assets[digest] else { return 0 }
+                let (outcome, stored) = try await store.store(digest, bytes: asset.bytes)
+                guard outcome == .created else { return 0 }
+                metrics.assetsNew.increment()
+                metrics.assetBytesNew.increment(by: Int64(stored))
+                return stored
+            }, collect: { newBytes += $0 })
             return newBytes
         }
     }

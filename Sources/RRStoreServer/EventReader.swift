@@ -117,8 +117,9 @@ struct EventReader: Sendable {
                 case .tree:
                     below += try ReferenceScanner.references(in: bytes)
                 case .nestedText where !urlMode:
-                    let embedded = bytes.withUnsafeBytes { ReferenceScanner.embeddedDigests(inNestedText: $0) }
-                    below += embedded.map { AssetReference(digest: $0, kind: .text) }
+                    // Images and fonts inside CSS: labelled as what they are, so the likely
+                    // stored encoding is guessed right (one GET, not two, on a cache miss).
+                    below += bytes.withUnsafeBytes { ReferenceScanner.embeddedReferences(inNestedText: $0) }
                 default:
                     break
                 }

@@ -67,15 +67,11 @@ public struct StorageConfiguration: Sendable, Equatable {
     public func withMetadataStore<T: Sendable>(logger: Logger = Logger(label: "rrstore.storage"),
                                                _ body: @Sendable (any MetadataStore) async throws -> T) async throws -> T {
         let store = try await makeMetadataStore(logger: logger)
-        guard let postgres = store as? PostgresMetadataStore else {
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try? await store.run() }
+            defer { group.cancelAll() }
             try await store.migrate()
             return try await body(store)
-        }
-        return try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { await postgres.run() }
-            defer { group.cancelAll() }
-            try await postgres.migrate()
-            return try await body(postgres)
         }
     }
 }

@@ -64,45 +64,35 @@ struct BackfillCommand: AsyncParsableCommand {
                                             onTerminal: isatty(STDERR_FILENO) == 1)
             let total = sessions.count
 
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                var next = 0
-                func startNext() {
-                    guard next < sessions.count else { return }
-                    let session = sessions[next]
-                    next += 1
-                    group.addTask {
-                        if done.contains(session.relativePath) {
-                            progress.finished(session, skipped: true)
-                            return
-                        }
-                        let clock = ContinuousClock.now
-                        let sent = Mutex(0.0)
-                        do {
-                            let stats = try await BackfillSource.load(session, client: client, present: present) { fraction in
-                                let delta = sent.withLock { old in
-                                    defer { old = fraction }
-                                    return (fraction - old) * Double(session.sourceBytes)
-                                }
-                                progress.advance(bytes: delta)
-                            }
-                            try done.add(session.relativePath)
-                            progress.totals.withLock { $0 += stats }
-                            let n = progress.finished(session, remainingBytes: Double(session.sourceBytes) * (1 - sent.withLock { $0 }))
-                            let seconds = (ContinuousClock.now - clock).seconds
-                            progress.log("[\(n)/\(total)] \(session.relativePath) -> \(session.recordingID): \(stats.events) events, "
-                                         + "\(String(format: "%.1f", Double(stats.rawBytes) / 1e6)) MB, \(stats.assetsUploaded) assets uploaded, "
-                                         + "\(String(format: "%.1f", seconds)) s", important: false)
-                        } catch let error as NotASession {
-                            let n = progress.finished(session, skipped: true)
-                            progress.log("[\(n)/\(total)] \(session.relativePath): skipped: \(error)", important: false)
-                        } catch {
-                            let n = progress.finished(session, failed: true)
-                            progress.log("[\(n)/\(total)] \(session.relativePath): failed, skipped: \(error)", important: true)
-                        }
-                    }
+            try await forEachConcurrently(sessions, limit: concurrency) { session in
+                if done.contains(session.relativePath) {
+                    progress.finished(session, skipped: true)
+                    return
                 }
-                for _ in 0..<max(1, concurrency) { startNext() }
-                while try await group.next() != nil { startNext() }
+                let clock = ContinuousClock.now
+                let sent = Mutex(0.0)
+                do {
+                    let stats = try await BackfillSource.load(session, client: client, present: present) { fraction in
+                        let delta = sent.withLock { old in
+                            defer { old = fraction }
+                            return (fraction - old) * Double(session.sourceBytes)
+                        }
+                        progress.advance(bytes: delta)
+                    }
+                    try done.add(session.relativePath)
+                    progress.totals.withLock { $0 += stats }
+                    let n = progress.finished(session, remainingBytes: Double(session.sourceBytes) * (1 - sent.withLock { $0 }))
+                    let seconds = (ContinuousClock.now - clock).seconds
+                    progress.log("[\(n)/\(total)] \(session.relativePath) -> \(session.recordingID): \(stats.events) events, "
+                                 + "\(String(format: "%.1f", Double(stats.rawBytes) / 1e6)) MB, \(stats.assetsUploaded) assets uploaded, "
+                                 + "\(String(format: "%.1f", seconds)) s", important: false)
+                } catch let error as NotASession {
+                    let n = progress.finished(session, skipped: true)
+                    progress.log("[\(n)/\(total)] \(session.relativePath): skipped: \(error)", important: false)
+                } catch {
+                    let n = progress.finished(session, failed: true)
+                    progress.log("[\(n)/\(total)] \(session.relativePath): failed, skipped: \(error)", important: true)
+                }
             }
             progress.end()
 

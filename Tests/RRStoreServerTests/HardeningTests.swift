@@ -243,8 +243,9 @@ import RRStoreTestSupport
             #expect(try await server.client.recording("x")?.eventCount == 0, "nothing stored half-way")
         }
         // Connections past the cap are refused at once with a JSON 503; idle ones are closed
-        // by the idle timeout, and then the server takes connections again.
-        try await withServer(stores, configure: { $0.limits.idleTimeoutSeconds = 1; $0.limits.maxConnections = 8 }) { server in
+        // by the idle timeout (long enough that a loaded machine opens all eight well within
+        // it), and then the server takes connections again.
+        try await withServer(stores, configure: { $0.limits.idleTimeoutSeconds = 5; $0.limits.maxConnections = 8 }) { server in
             var idle: [RawHTTP] = []
             for _ in 0..<8 { idle.append(try RawHTTP(server.url)) }
             try await Task.sleep(for: .milliseconds(300))
@@ -430,6 +431,7 @@ final class PendingReadCounter: MetadataStore {
         count.withLock { $0 += events.count }
         return events
     }
+    func run() async throws { try await inner.run() }
     func migrate() async throws { try await inner.migrate() }
     func schemaVersion() async throws -> Int { try await inner.schemaVersion() }
     func createRecording(_ recording: RecordingRecord) async throws -> (record: RecordingRecord, created: Bool) { try await inner.createRecording(recording) }

@@ -1,4 +1,5 @@
 import RRStoreCore
+import ServiceLifecycle
 
 /// Everything the service knows besides blob bytes: recordings, the asset index, each
 /// tenant's asset links, which assets each recording references, event chunk manifests,
@@ -6,7 +7,11 @@ import RRStoreCore
 ///
 /// Implementations: SQLite (embedded default) and PostgreSQL (shared by several service
 /// instances). Every call names its tenant; both pass one conformance suite.
-public protocol MetadataStore: Sendable {
+///
+/// A store is a `Service`: `run()` keeps what it needs running while it is used (for
+/// PostgreSQL, the connection pool) until graceful shutdown or cancellation, so the
+/// service group that runs the server runs the store too, and stops it last.
+public protocol MetadataStore: Service, Sendable {
     /// Brings the schema to the current version (idempotent; safe with several instances).
     func migrate() async throws
     func schemaVersion() async throws -> Int

@@ -3,6 +3,7 @@ import NIOCore
 import PostgresNIO
 import Synchronization
 import RRStoreCore
+import ServiceLifecycle
 
 /// The scale-out metadata store on PostgreSQL (postgres-nio, pooled connections). Several
 /// service instances share one database: appends lock their recording's row, migrations
@@ -31,10 +32,10 @@ public final class PostgresMetadataStore: MetadataStore {
         client = PostgresClient(configuration: configuration, backgroundLogger: logger)
     }
 
-    /// Runs the connection pool until the task is cancelled.
+    /// Runs the connection pool until graceful shutdown or cancellation.
     public func run() async {
         poolStarted.open()
-        await client.run()
+        await cancelWhenGracefulShutdown { await self.client.run() }
     }
 
     /// Creates the database the URL names unless it exists, connecting to the server's

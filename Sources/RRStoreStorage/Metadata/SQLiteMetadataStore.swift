@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import RRStoreCore
 import RRStoreIO
+import ServiceLifecycle
 
 /// The embedded metadata store: one SQLite database in WAL mode (GRDB), `synchronous=FULL`,
 /// so a committed transaction survives a crash.
@@ -33,6 +34,14 @@ public final class SQLiteMetadataStore: MetadataStore {
     private func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         do { return try await pool.read(body) } catch let error as RRStoreError { throw error } catch {
             throw RRStoreError(.database, "SQLite: \(error)")
+        }
+    }
+
+    /// SQLite needs nothing running between calls: this only waits for graceful shutdown
+    /// (or cancellation), as the `Service` a server's group runs.
+    public func run() async throws {
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled { try? await Task.sleep(for: .seconds(3600)) }
         }
     }
 
