@@ -11,9 +11,15 @@ final class AsyncLimiter: Sendable {
     }
     private let state: Mutex<State>
 
+    let limit: Int
+
     init(limit: Int) {
+        self.limit = max(1, limit)
         state = Mutex(State(available: max(1, limit)))
     }
+
+    /// Callers waiting for a permit now.
+    var waiting: Int { state.withLock { $0.waiters.count - $0.head } }
 
     func withPermit<T>(_ body: () async throws -> T) async throws -> T {
         await acquire()

@@ -23,14 +23,18 @@ struct ServiceRoutes {
         }
     }
 
-    /// Ready unless a store does not answer within a few seconds, or the request memory,
-    /// ingest or connection budgets are (nearly) spent. Store answers are remembered for two
+    /// Ready unless a store does not answer within a few seconds, the request memory or
+    /// connection budgets are nearly spent, or batches queue for the rewrite slots. Store answers are remembered for two
     /// seconds, so probing `/readyz` (it needs no token) cannot load the stores.
     private func readiness() async throws -> Response {
         var problems = try await state.storeProbe.problems(state)
         let memory = state.requestMemory
         if memory.inUse * 10 > memory.capacity * 9 {
             problems.append("request memory is \(memory.inUse >> 20) of \(memory.capacity >> 20) MiB")
+        }
+        let queued = state.ingestLimiter.waiting
+        if queued > 4 * state.ingestLimiter.limit {
+            problems.append("\(queued) event batches wait for one of \(state.ingestLimiter.limit) rewrite slots")
         }
         if state.connections.current * 10 > state.connections.limit * 9 {
             problems.append("\(state.connections.current) of \(state.connections.limit) connections are open")
