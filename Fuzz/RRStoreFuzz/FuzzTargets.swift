@@ -29,7 +29,7 @@ enum FuzzTargets {
     static func json(_ data: UnsafeRawBufferPointer) {
         _ = try? JSONBytes.validate(data, maxDepth: 512)
         _ = try? ReferenceScanner.references(in: data)
-        _ = ReferenceScanner.embeddedDigests(inNestedText: data)
+        _ = ReferenceScanner.embeddedReferences(inNestedText: data)
         var mentions = ReferenceMentions()
         mentions.feed(data)
         _ = mentions.expansion(ofAssetOfSize: data.count, children: mentions.counts.mapValues { _ in Int.max / 3 })

@@ -12,22 +12,6 @@ public enum ReferenceScanner {
         try json.withUnsafeBytes { try references(in: $0, maxDepth: maxDepth) }
     }
 
-    /// The digests of the `data:` payloads embedded in a nested text asset.
-    public static func embeddedDigests(inNestedText text: UnsafeRawBufferPointer) -> [SHA256Digest] {
-        let prefix = AssetReference.assetPrefix
-        var found: [SHA256Digest] = []
-        var i = 0
-        while i + prefix.count + 64 <= text.count {
-            guard text[i] == UInt8(ascii: "r"), text[i + 1] == UInt8(ascii: "r"),
-                  UnsafeRawBufferPointer(rebasing: text[i..<(i + prefix.count)]).elementsEqual(prefix),
-                  let digest = SHA256Digest(hexBytes: UnsafeRawBufferPointer(rebasing: text[(i + prefix.count)..<(i + prefix.count + 64)]))
-            else { i += 1; continue }
-            found.append(digest)
-            i += prefix.count + 64
-        }
-        return found
-    }
-
     /// The references embedded in a nested text asset, as the rehydrator reads them: each a
     /// base64 `data:` payload with its header (so a reader knows it is, say, an image and
     /// where it is likely stored). Malformed ones are left out (the rehydrator refuses them).
