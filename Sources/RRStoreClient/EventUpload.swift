@@ -45,30 +45,15 @@ extension RRStoreClient {
     public func appendEvents(_ recording: String, events: [UInt8], idempotencyKey: String?, present: PresentAssets = PresentAssets(),
                              uploadConcurrency: Int = 4, rewrite options: RewriteOptions = RewriteOptions()) async throws -> UploadStats {
         var stats = UploadStats()
-        var rewriter = Rewriter(options: options)
-        var rewritten: [UInt8] = []
-        var assets: [SHA256Digest: (bytes: [UInt8], mediaType: String?)] = [:]
-        var order: [SHA256Digest] = []
-        var stream = EventStream()
-        let handler: EventStream.Handler = { event in
-            let start = rewritten.count
-            let length = try rewriter.rewritePrefix(event, into: &rewritten) { asset in
-                stats.assetsReferenced += 1
-                if assets[asset.digest] == nil {
-                    assets[asset.digest] = (Array(asset.bytes), asset.reference.mediaType)
-                    order.append(asset.digest)
-                }
-            }
-            stats.assetsReferenced += rewriter.keptReferences.count
-            stats.rawBytes += length
-            stats.events += 1
-            stats.rewrittenBytes += rewritten.count - start
-            rewritten.append(UInt8(ascii: "\n"))
-            return length
-        }
-        try events.withUnsafeBytes { try stream.feed($0, handler) }
-        try stream.finish(handler)
+        let batch = try events.withUnsafeBytes { try EventBatchRewrite.rewrite($0, options: options) }
+        stats.events = batch.events.count
+        stats.rawBytes = batch.rawBytes
+        stats.rewrittenBytes = batch.rewrittenBytes
+        stats.assetsReferenced = batch.assetReferences
         guard stats.events > 0 else { return stats }
+        let assets = batch.assets.mapValues { (bytes: $0.bytes, mediaType: $0.reference.mediaType) }
+        let order = batch.assetOrder
+        let rewritten = batch.ndjson
 
         // Have-set negotiation for what this client has not seen the server hold.
         var missing: [SHA256Digest] = []

@@ -106,9 +106,11 @@ public struct Rehydrator {
 
     fileprivate func expand(_ ref: AssetReference, into out: inout [UInt8], source: some AssetSource, depth: Int, limit: Int) throws {
         try expandUnchecked(ref, into: &out, source: source, depth: depth, limit: limit)
-        guard out.count <= limit else {
-            throw RRStoreError(.tooLarge, "the value expands to more than \(maxOutputBytes) bytes (its assets name each other over and over); it is refused")
-        }
+        guard out.count <= limit else { throw tooLarge() }
+    }
+
+    private func tooLarge() -> RRStoreError {
+        RRStoreError(.tooLarge, "the value expands to more than \(maxOutputBytes) bytes (its assets name each other over and over); it is refused")
     }
 
     private func expandUnchecked(_ ref: AssetReference, into out: inout [UInt8], source: some AssetSource, depth: Int, limit: Int) throws {
@@ -149,7 +151,7 @@ public struct Rehydrator {
                 out.append(UInt8(ascii: "\""))
             case .nestedText:
                 out.append(UInt8(ascii: "\""))
-                try expandNested(bytes, into: &out, source: source)
+                try expandNested(bytes, into: &out, source: source, limit: limit)
                 out.append(UInt8(ascii: "\""))
             }
         }
@@ -163,7 +165,7 @@ public struct Rehydrator {
     }
 
     /// Text with embedded `data:<header>,rrasset:sha256:<hex>` payload references.
-    private func expandNested(_ text: UnsafeRawBufferPointer, into out: inout [UInt8], source: some AssetSource) throws {
+    private func expandNested(_ text: UnsafeRawBufferPointer, into out: inout [UInt8], source: some AssetSource, limit: Int) throws {
         let prefix = AssetReference.assetPrefix
         let n = text.count
         var copied = 0
@@ -189,6 +191,8 @@ public struct Rehydrator {
                 decodedText.removeAll(keepingCapacity: true)
                 payload.withUnsafeBytes { Base64.encode($0, appendingTo: &decodedText) }
                 out.append(contentsOf: decodedText)
+                // One nested text may name the same large image many times: check as it grows.
+                guard out.count <= limit else { throw tooLarge() }
             } else {
                 flushEscaped(upTo: header.lowerBound - DataURI.scheme.count)
                 appendURL(digest, to: &out)

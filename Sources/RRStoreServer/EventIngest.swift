@@ -9,63 +9,20 @@ import RRStoreStorage
 struct EventIngest {
     let state: ServerState
 
-    struct Batch {
-        var events: [[UInt8]] = []
-        var rawBytes = 0
-        var rewrittenBytes = 0
-        /// Extracted in this batch, by digest, and in the order the rewriter handed them
-        /// over (children before the trees and texts that name them).
-        var extracted: [SHA256Digest: ExtractedCopy] = [:]
-        var extractionOrder: [SHA256Digest] = []
-        /// References the (client-rewritten) events already held, by event.
-        var keptByEvent: [(event: Int, references: [AssetReference])] = []
-        var assetRefs = 0
+    typealias Batch = EventBatchRewrite
 
-        var kept: Set<SHA256Digest> { Set(keptByEvent.flatMap { $0.references.map(\.digest) }) }
-    }
-
-    struct ExtractedCopy {
-        var bytes: [UInt8]
-        var reference: AssetReference
-    }
-
-    /// Rewrites the events of `body` (already un-gzipped). CPU only; no I/O. The copies it
-    /// makes (events, extracted assets) are charged to `reservation` as they are made.
+    /// Rewrites the events of `body` (already un-gzipped) with the core's batch entry point,
+    /// after finding them in whichever framing the API accepts. CPU only; no I/O. The copies
+    /// it makes are charged to `reservation` as they are made.
     func rewrite(body: [UInt8], isNDJSON: Bool, keepReferences: Bool, recording: String, reservation: MemoryReservation) throws -> Batch {
         let limits = state.configuration.limits
         var options = state.configuration.rewrite
         options.keepReferences = keepReferences
-        var rewriter = Rewriter(options: options)
-        var batch = Batch()
-        try body.withUnsafeBytes { body in
+        let batch = try body.withUnsafeBytes { body in
             let range = try EventBatchFraming.eventsRange(in: body, isNDJSON: isNDJSON, recording: recording)
-            var stream = EventStream(maxEventSize: limits.maxEventBytes)
-            let handler: EventStream.Handler = { remainder in
-                guard batch.events.count < limits.maxEventsPerBatch else {
-                    throw RRStoreError(.tooLarge, "a batch holds at most \(limits.maxEventsPerBatch) events; split it")
-                }
-                var out: [UInt8] = []
-                var copied = 0
-                let length = try rewriter.rewritePrefix(remainder, into: &out) { asset in
-                    batch.assetRefs += 1
-                    if batch.extracted[asset.digest] == nil {
-                        batch.extracted[asset.digest] = ExtractedCopy(bytes: Array(asset.bytes), reference: asset.reference)
-                        batch.extractionOrder.append(asset.digest)
-                        copied += asset.bytes.count
-                    }
-                }
-                if !rewriter.keptReferences.isEmpty {
-                    batch.keptByEvent.append((batch.events.count, rewriter.keptReferences))
-                    batch.assetRefs += rewriter.keptReferences.count
-                }
-                batch.rawBytes += length
-                batch.rewrittenBytes += out.count
-                batch.events.append(out)
-                try reservation.add(out.count + copied)
-                return length
-            }
-            try stream.feed(UnsafeRawBufferPointer(rebasing: body[range]), handler)
-            try stream.finish(handler)
+            return try EventBatchRewrite.rewrite(UnsafeRawBufferPointer(rebasing: body[range]), options: options,
+                                                 maxEventBytes: limits.maxEventBytes, maxEvents: limits.maxEventsPerBatch,
+                                                 charge: { try reservation.add($0) })
         }
         guard !batch.events.isEmpty else {
             throw RRStoreError(.invalidEvent, "the body holds no events")
@@ -83,22 +40,22 @@ struct EventIngest {
         // What this tenant holds already needs no write. Anything else is written even if
         // another tenant stored the same bytes (create-only: it is not replaced), so that
         // the answer takes as long either way and tells nothing about other tenants.
-        let toStore = batch.extracted.filter { admitted.held[$0.key] == nil }
+        let toStore = batch.assets.filter { admitted.held[$0.key] == nil }
         let newBytes = try await storeAssets(toStore)
         let now = ServerState.now()
         // Every extracted asset's index row is written (new) or touched (garbage
         // collection's grace period) in the same transaction as the events.
-        let records = batch.extracted.map { digest, asset in
+        let records = batch.assets.map { digest, asset in
             AssetRecord(digest: digest, size: asset.bytes.count, mediaType: asset.reference.mediaType,
                         kind: asset.reference.kind.rawValue, firstStored: now, lastTouched: now,
                         expansion: admitted.expansions[digest])
         }
-        let foreign = batch.kept.subtracting(batch.extracted.keys)
+        let foreign = batch.kept.subtracting(batch.assets.keys)
         let outcome = try await state.metadata.appendEvents(
             tenant: tenant, recording: recording, events: batch.events,
-            assets: Array(batch.extracted.keys) + Array(foreign), newAssets: records, idempotencyKey: idempotencyKey,
+            assets: Array(batch.assets.keys) + Array(foreign), newAssets: records, idempotencyKey: idempotencyKey,
             requestDigest: requestDigest, at: now)
-        state.metrics.assetsReused.increment(by: Int64(batch.extracted.count - toStore.count))
+        state.metrics.assetsReused.increment(by: Int64(batch.assets.count - toStore.count))
         if case .appended = outcome {
             let metrics = state.metrics
             metrics.ingestEvents.increment(by: Int64(batch.events.count))
@@ -115,29 +72,29 @@ struct EventIngest {
     /// size limit. Returns the tenant's held assets and each extracted asset's expansion.
     private func admit(_ batch: Batch, tenant: String) async throws -> (held: [SHA256Digest: AssetRecord], expansions: [SHA256Digest: Int]) {
         var mentions: [SHA256Digest: ReferenceMentions] = [:]
-        for (digest, asset) in batch.extracted where asset.reference.kind != .dataURI {
+        for (digest, asset) in batch.assets where asset.reference.kind != .dataURI {
             // Decoded image bytes are never parsed for references; everything else may be.
             var scanner = ReferenceMentions()
             asset.bytes.withUnsafeBytes { scanner.feed($0) }
             if !scanner.counts.isEmpty { mentions[digest] = scanner }
         }
         let named = batch.kept.union(mentions.values.flatMap(\.digests))
-        let held = try await state.metadata.linkedAssets(tenant: tenant, among: Array(named.union(batch.extracted.keys)))
-        let unknown = named.subtracting(batch.extracted.keys).subtracting(held.keys).sorted()
+        let held = try await state.metadata.linkedAssets(tenant: tenant, among: Array(named.union(batch.assets.keys)))
+        let unknown = named.subtracting(batch.assets.keys).subtracting(held.keys).sorted()
         if !unknown.isEmpty {
             throw APIError(.unprocessableContent, "unknown_assets",
                            "the events reference \(unknown.count) asset(s) this tenant has not uploaded, e.g. \(unknown[0]); upload them with PUT /assets/{digest} (ask POST /assets/missing which) and retry")
         }
         let admission = AssetAdmission(state: state)
         for entry in batch.keptByEvent {
-            for reference in entry.references where reference.kind == .tree && batch.extracted[reference.digest] == nil {
+            for reference in entry.references where reference.kind == .tree && batch.assets[reference.digest] == nil {
                 try await admission.requireTree(reference.digest, record: held[reference.digest], tenant: tenant)
             }
         }
         // Expansions bottom-up, in the order the rewriter handed the assets over.
         var expansions: [SHA256Digest: Int] = held.mapValues(\.expansion)
-        for digest in batch.extractionOrder {
-            guard let asset = batch.extracted[digest] else { continue }
+        for digest in batch.assetOrder {
+            guard let asset = batch.assets[digest] else { continue }
             expansions[digest] = mentions[digest]?.expansion(ofAssetOfSize: asset.bytes.count, children: expansions) ?? asset.bytes.count
         }
         let limit = state.configuration.limits.maxEventBytes
@@ -156,7 +113,7 @@ struct EventIngest {
 
     /// Writes the bytes of the given assets (before their index rows, so an indexed asset
     /// always has its bytes); returns the bytes newly stored.
-    private func storeAssets(_ assets: [SHA256Digest: ExtractedCopy]) async throws -> Int {
+    private func storeAssets(_ assets: [SHA256Digest: EventBatchRewrite.Asset]) async throws -> Int {
         let digests = Array(assets.keys)
         guard !digests.isEmpty else { return 0 }
         let seconds = state.configuration.limits.storeDeadlineSeconds

@@ -82,6 +82,21 @@ import Testing
         #expect(out.count > 1024)
     }
 
+    /// One nested text naming the same image over and over is stopped as it grows.
+    @Test func aNestedTextNamingOneImageManyTimesIsBounded() throws {
+        let image = [UInt8](repeating: 7, count: 64 << 10)
+        let digest = SHA256Digest.hash(image)
+        let css = String(repeating: "a{b:url(data:image/png;base64,rrasset:\(digest))}", count: 200)
+        let cssDigest = SHA256Digest.hash(Array(css.utf8))
+        let assets = [digest: image, cssDigest: Array(css.utf8)]
+        let event = Array("{\"css\":\"rrasset:\(cssDigest);nested\"}".utf8)
+        #expect(throws: RRStoreError.self) {
+            _ = try Rehydrator(maxOutputBytes: 1 << 20).rehydrate(event, source: InMemoryAssetSource(assets))
+        }
+        let whole = try Rehydrator(maxOutputBytes: 64 << 20).rehydrate(event, source: InMemoryAssetSource(assets))
+        #expect(whole.count > 200 * (64 << 10))
+    }
+
     @Test func expansionsCountRepeatsAndSaturate() {
         let a = SHA256Digest.hash([1]), b = SHA256Digest.hash([2])
         let text = Array("rrtree:\(a) rrtree:\(a) rrasset:\(b);nested".utf8)

@@ -1,0 +1,74 @@
+/// One batch of events through the lossless rewrite, collected: the rewritten events, each
+/// unique asset extracted (bytes and reference, in the order the rewriter handed them over:
+/// children before the trees and texts that name them), the references events kept as a
+/// client wrote them, and the byte counts. The one way the service's ingest and the client
+/// library drive the core (the CLI streams files of any size and drives `Rewriter` itself).
+public struct EventBatchRewrite {
+    public struct Asset: Sendable {
+        public var reference: AssetReference
+        public var bytes: [UInt8]
+        public var digest: SHA256Digest { reference.digest }
+    }
+
+    public private(set) var events: [[UInt8]] = []
+    public private(set) var assets: [SHA256Digest: Asset] = [:]
+    public private(set) var assetOrder: [SHA256Digest] = []
+    /// For events that kept references (`RewriteOptions.keepReferences`): which, by event.
+    public private(set) var keptByEvent: [(event: Int, references: [AssetReference])] = []
+    /// Input bytes of the events, their rewritten bytes, and references made or kept.
+    public private(set) var rawBytes = 0
+    public private(set) var rewrittenBytes = 0
+    public private(set) var assetReferences = 0
+
+    /// Every digest the events kept as written.
+    public var kept: Set<SHA256Digest> { Set(keptByEvent.flatMap { $0.references.map(\.digest) }) }
+
+    /// The events as NDJSON, one a line.
+    public var ndjson: [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(rewrittenBytes + events.count)
+        for event in events {
+            out += event
+            out.append(UInt8(ascii: "\n"))
+        }
+        return out
+    }
+
+    /// Rewrites the events of `body` (a JSON array of events or NDJSON: see
+    /// `EventBatchFraming` for the API's other framings), at most `maxEvents` of at most
+    /// `maxEventBytes` each. `charge` is told the bytes of each copy made as it is made
+    /// (rewritten events, extracted assets), so a caller can bound the memory a batch takes.
+    public static func rewrite(_ body: UnsafeRawBufferPointer, options: RewriteOptions, maxEventBytes: Int = 64 << 20,
+                               maxEvents: Int = .max, charge: (Int) throws -> Void = { _ in }) throws -> EventBatchRewrite {
+        var batch = EventBatchRewrite()
+        var rewriter = Rewriter(options: options)
+        var stream = EventStream(maxEventSize: maxEventBytes)
+        let handler: EventStream.Handler = { remainder in
+            guard batch.events.count < maxEvents else {
+                throw RRStoreError(.tooLarge, "a batch holds at most \(maxEvents) events; split it")
+            }
+            var out: [UInt8] = []
+            var copied = 0
+            let length = try rewriter.rewritePrefix(remainder, into: &out) { asset in
+                batch.assetReferences += 1
+                if batch.assets[asset.digest] == nil {
+                    batch.assets[asset.digest] = Asset(reference: asset.reference, bytes: Array(asset.bytes))
+                    batch.assetOrder.append(asset.digest)
+                    copied += asset.bytes.count
+                }
+            }
+            if !rewriter.keptReferences.isEmpty {
+                batch.keptByEvent.append((batch.events.count, rewriter.keptReferences))
+                batch.assetReferences += rewriter.keptReferences.count
+            }
+            batch.rawBytes += length
+            batch.rewrittenBytes += out.count
+            batch.events.append(out)
+            try charge(out.count + copied)
+            return length
+        }
+        try stream.feed(body, handler)
+        try stream.finish(handler)
+        return batch
+    }
+}
