@@ -85,17 +85,19 @@ struct AssetRoutes {
         // answer and its timing must not tell that they were there.
         let linked = try await state.linkCache.linkedAsset(tenant: context.tenant, digest: digest, from: state.metadata)
         let proveOnly = linked.map { ServerState.now() - $0.lastTouched < 3_600_000 } ?? false
+        let admission = AssetAdmission(state: state), tenant = context.tenant
         let received = try await MemoryReservation.with(state.requestMemory) { memory in
             try await MemoryReservation.with(state.spoolSpace) { spoolSpace in
+                // A tree or nested text names other assets, which reads would fetch along with
+                // it: the tenant must hold those already (clients upload children first), and
+                // the whole may not expand past one event. Checked before anything is written.
                 try await receiveUpload(request, context, digest: digest, store: !proveOnly, memory: memory, spoolSpace: spoolSpace,
-                                        checkMentions: linked == nil)
+                                        checkMentions: linked == nil) { size, mentions in
+                    try await admission.checkUpload(digest, size: size, mentions: mentions, tenant: tenant)
+                }
             }
         }
-        let admission = AssetAdmission(state: state)
-        // A tree or nested text names other assets, which reads would fetch along with it:
-        // the tenant must hold those already (clients upload children first), and the
-        // whole may not expand past one event.
-        let expansion = try await admission.checkUpload(digest, size: received.size, mentions: received.mentions, tenant: context.tenant)
+        let expansion = received.expansion
         let now = ServerState.now()
         if proveOnly {
             state.metrics.assetsReused.increment()
@@ -120,16 +122,18 @@ struct AssetRoutes {
 
     private struct ReceivedUpload: Sendable {
         var size: Int
-        var mentions: ReferenceMentions
+        var expansion: Int
         var kind: String
         var created: Bool
     }
 
     /// Reads the body within the body deadline, hashing it (and scanning it for mentions);
-    /// with `store`, keeps it (in memory, or spooled past 4 MiB) and writes it create-only
-    /// once the digest is proven.
+    /// with `store`, keeps it (in memory, or spooled past 4 MiB) and, once the digest is
+    /// proven and `admit` (given the size and mentions, answering the expansion) has passed,
+    /// writes it create-only.
     private func receiveUpload(_ request: Request, _ context: RRStoreRequestContext, digest: SHA256Digest, store: Bool, memory: MemoryReservation,
-                               spoolSpace: MemoryReservation, checkMentions: Bool) async throws -> ReceivedUpload {
+                               spoolSpace: MemoryReservation, checkMentions: Bool,
+                               admit: (Int, ReferenceMentions) async throws -> Int) async throws -> ReceivedUpload {
         let limit = state.configuration.limits.maxAssetBytes
         let spoolDirectory = state.configuration.spoolDirectory
         let seconds = state.configuration.limits.bodyDeadlineSeconds
@@ -170,14 +174,15 @@ struct AssetRoutes {
         guard actual == digest else {
             throw APIError(.unprocessableContent, "digest_mismatch", "the body hashes to \(actual), not \(digest); nothing was stored")
         }
-        guard store else { return ReceivedUpload(size: size, mentions: mentions, kind: "upload", created: false) }
+        let expansion = try await admit(size, mentions)
+        guard store else { return ReceivedUpload(size: size, expansion: expansion, kind: "upload", created: false) }
         let kind = spool == nil ? AssetAdmission.uploadKind(inMemory) : "upload"
         let assets = state.assets, bytes = inMemory, spoolPath = spool?.path, total = size
         // The hash was checked above; what is stored may be the gzip of these bytes.
         let outcome = try await withStoreDeadline("storing the upload") {
             if let spoolPath { try await assets.store(digest, file: spoolPath, size: total) } else { try await assets.store(digest, bytes: bytes) }
         }
-        return ReceivedUpload(size: size, mentions: mentions, kind: kind, created: outcome.0 == .created)
+        return ReceivedUpload(size: size, expansion: expansion, kind: kind, created: outcome.0 == .created)
     }
 
     private func withStoreDeadline<T: Sendable>(_ what: String, _ body: @escaping @Sendable () async throws -> T) async throws -> T {

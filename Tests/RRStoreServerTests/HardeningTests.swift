@@ -134,7 +134,13 @@ import RRStoreTestSupport
                 tree = Array("[\"rrtree:\(digest)\",\"rrtree:\(digest)\"]".utf8)
                 let next = SHA256Digest.hash(tree)
                 let response = try await client.send("PUT", "/assets/\(next)", body: .bytes(tree))
-                if response.status != 201 { refused = response; break }
+                if response.status != 201 {
+                    refused = response
+                    for encoding in [StoredEncoding.identity, .gzip] {
+                        #expect(try await stores.blobs.head(.asset(next, encoding)) == nil, "a refused upload writes no bytes")
+                    }
+                    break
+                }
                 accepted += 1
                 digest = next
             }
