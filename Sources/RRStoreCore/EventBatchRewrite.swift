@@ -23,6 +23,17 @@ public struct EventBatchRewrite {
     /// Every digest the events kept as written.
     public var kept: Set<SHA256Digest> { Set(keptByEvent.flatMap { $0.references.map(\.digest) }) }
 
+    /// The digest of the events themselves (each one's bytes and a newline): what an
+    /// idempotency key is bound to, so a retry may frame the same events differently.
+    public var eventsDigest: SHA256Digest {
+        var hasher = SHA256Hasher()
+        for event in events {
+            event.withUnsafeBytes { hasher.update($0) }
+            [UInt8(ascii: "\n")].withUnsafeBytes { hasher.update($0) }
+        }
+        return hasher.finalize()
+    }
+
     /// The events as NDJSON, one a line.
     public var ndjson: [UInt8] {
         var out: [UInt8] = []

@@ -65,7 +65,8 @@ struct EventRoutes {
     }
 
     /// Undoes gzip (charging the decoded bytes to `memory` as they come) and rewrites the
-    /// events; also returns the digest of the events, which an idempotency key is bound to.
+    /// events; also returns the digest of the events, which an idempotency key is bound to
+    /// (`EventBatchRewrite.eventsDigest`).
     private func decodeAndRewrite(_ buffer: ByteBuffer, gzip: Bool, isNDJSON: Bool, keepReferences: Bool, recording: String,
                                   memory: MemoryReservation) throws -> (EventIngest.Batch, SHA256Digest) {
         let limits = state.configuration.limits
@@ -84,14 +85,7 @@ struct EventRoutes {
         }
         let batch = try EventIngest(state: state).rewrite(body: body, isNDJSON: isNDJSON, keepReferences: keepReferences,
                                                           recording: recording, reservation: memory)
-        // The key is bound to the events themselves (each one's bytes, as stored), so a retry
-        // may frame them differently (white space, NDJSON or an array) but not change them.
-        var hasher = SHA256Hasher()
-        for event in batch.events {
-            event.withUnsafeBytes { hasher.update($0) }
-            [UInt8(ascii: "\n")].withUnsafeBytes { hasher.update($0) }
-        }
-        return (batch, hasher.finalize())
+        return (batch, batch.eventsDigest)
     }
 
     private func read(_ request: Request, _ context: RRStoreRequestContext) async throws -> Response {
