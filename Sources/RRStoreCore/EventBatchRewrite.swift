@@ -1,8 +1,8 @@
 /// One batch of events through the lossless rewrite, collected: the rewritten events, each
 /// unique asset extracted (bytes and reference, in the order the rewriter handed them over:
 /// children before the trees and texts that name them), the references events kept as a
-/// client wrote them, and the byte counts. The one way the service's ingest and the client
-/// library drive the core (the CLI streams files of any size and drives `Rewriter` itself).
+/// client wrote them, and the byte counts. How the service's ingest and the client library
+/// drive the core; each event goes through `EventRewriting`, as the CLI's stream does.
 public struct EventBatchRewrite {
     public struct Asset: Sendable {
         public var reference: AssetReference
@@ -52,34 +52,31 @@ public struct EventBatchRewrite {
     public static func rewrite(_ body: UnsafeRawBufferPointer, options: RewriteOptions, maxEventBytes: Int = 64 << 20,
                                maxEvents: Int = .max, charge: (Int) throws -> Void = { _ in }) throws -> EventBatchRewrite {
         var batch = EventBatchRewrite()
-        var rewriter = Rewriter(options: options)
+        var rewriting = EventRewriting(options: options, maxEvents: maxEvents)
         var stream = EventStream(maxEventSize: maxEventBytes)
         let handler: EventStream.Handler = { remainder in
-            guard batch.events.count < maxEvents else {
-                throw RRStoreError(.tooLarge, "a batch holds at most \(maxEvents) events; split it")
-            }
             var out: [UInt8] = []
             var copied = 0
-            let length = try rewriter.rewritePrefix(remainder, into: &out) { asset in
-                batch.assetReferences += 1
-                if batch.assets[asset.digest] == nil {
-                    batch.assets[asset.digest] = Asset(reference: asset.reference, bytes: Array(asset.bytes))
-                    batch.assetOrder.append(asset.digest)
-                    copied += asset.bytes.count
-                }
+            var fresh: [SHA256Digest: Asset] = [:], freshOrder: [SHA256Digest] = []
+            let (length, kept) = try rewriting.rewriteEvent(remainder, into: &out) { asset in
+                guard batch.assets[asset.digest] == nil, fresh[asset.digest] == nil else { return }
+                fresh[asset.digest] = Asset(reference: asset.reference, bytes: Array(asset.bytes))
+                freshOrder.append(asset.digest)
+                copied += asset.bytes.count
             }
-            if !rewriter.keptReferences.isEmpty {
-                batch.keptByEvent.append((batch.events.count, rewriter.keptReferences))
-                batch.assetReferences += rewriter.keptReferences.count
-            }
-            batch.rawBytes += length
-            batch.rewrittenBytes += out.count
+            // Taken only once the event is complete (a truncated attempt is retried whole).
+            batch.assets.merge(fresh) { first, _ in first }
+            batch.assetOrder += freshOrder
+            if !kept.isEmpty { batch.keptByEvent.append((batch.events.count, kept)) }
             batch.events.append(out)
             try charge(out.count + copied)
             return length
         }
         try stream.feed(body, handler)
         try stream.finish(handler)
+        batch.rawBytes = rewriting.rawBytes
+        batch.rewrittenBytes = rewriting.rewrittenBytes
+        batch.assetReferences = rewriting.assetReferences
         return batch
     }
 }

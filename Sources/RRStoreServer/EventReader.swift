@@ -34,8 +34,6 @@ struct EventReader: Sendable {
         self.pieceBytes = pieceBytes
     }
 
-    private var urlMode: Bool { if case .url = mode { true } else { false } }
-
     /// The next piece of about `pieceBytes` of NDJSON, or nil at the end.
     mutating func next() async throws -> [UInt8]? {
         var out: [UInt8] = []
@@ -94,41 +92,34 @@ struct EventReader: Sendable {
         return Array(events.prefix(chunk.eventCount))
     }
 
-    /// Fetches every asset the event needs, level by level (trees first, then what they
-    /// reference), each checked against the tenant's links; then rehydrates the event in
-    /// one synchronous pass, within the expansion budget.
+    /// Fetches what the core's plan says the event needs, level by level (its own
+    /// references, then what those assets name), each level's digests checked against the
+    /// tenant's links and fetched a few at a time; then rehydrates the event in one
+    /// synchronous pass, within the expansion budget.
     private mutating func rehydrate(_ event: [UInt8], into out: inout [UInt8]) async throws {
-        var level = try ReferenceScanner.references(in: event)
-        if level.isEmpty {
+        var plan = try RehydrationPlan(event: event, mode: mode)
+        if plan.needsNothing {
             out += event
             return
         }
-        var assets: [SHA256Digest: [UInt8]] = [:]
-        while !level.isEmpty {
-            let wanted = level.filter { !(urlMode && $0.kind == .dataURI) && assets[$0.digest] == nil }
-            var unique: [SHA256Digest: AssetReference] = [:]
-            for ref in wanted where unique[ref.digest] == nil { unique[ref.digest] = ref }
-            try await authorize(Array(unique.keys))
-            var below: [AssetReference] = []
-            for (digest, ref) in unique {
-                let bytes = try await fetch(ref)
-                assets[digest] = bytes
-                switch ref.kind {
-                case .tree:
-                    below += try ReferenceScanner.references(in: bytes)
-                case .nestedText where !urlMode:
-                    // Images and fonts inside CSS: labelled as what they are, so the likely
-                    // stored encoding is guessed right (one GET, not two, on a cache miss).
-                    below += bytes.withUnsafeBytes { ReferenceScanner.embeddedReferences(inNestedText: $0) }
-                default:
-                    break
+        let budget = state.configuration.limits.maxReadExpansionBytes
+        while case let level = plan.takeWanted(), !level.isEmpty {
+            try await authorize(level.map(\.digest))
+            let state = self.state
+            try await forEachConcurrently(level, limit: 8, { reference in
+                (reference, try await EventReader.fetch(reference, state: state))
+            }, collect: { reference, bytes in
+                try plan.supply(reference, bytes: bytes)
+                // Every asset fetched is put back at least once (give or take its reference's
+                // own text), so an event within the budget fetches no more than the budget:
+                // a bound on what one event's read holds before the rehydrator checks it.
+                guard plan.suppliedBytes <= budget else {
+                    throw RRStoreError(.tooLarge, "an event of recording '\(record.id)' names more than \(budget) bytes of assets; it cannot be read back")
                 }
-            }
-            level = below
+            })
         }
-        let source = InMemoryAssetSource(assets)
-        let rehydrator = Rehydrator(mode: mode, maxOutputBytes: state.configuration.limits.maxReadExpansionBytes)
-        try event.withUnsafeBytes { try rehydrator.rehydrate($0, into: &out, source: source) }
+        let rehydrator = Rehydrator(mode: mode, maxOutputBytes: budget)
+        try event.withUnsafeBytes { try rehydrator.rehydrate($0, into: &out, source: plan.assets) }
     }
 
     /// Every digest must be linked to the tenant; one query for those not seen yet.
@@ -144,7 +135,7 @@ struct EventReader: Sendable {
         authorized.formUnion(unchecked)
     }
 
-    private func fetch(_ ref: AssetReference) async throws -> [UInt8] {
+    private static func fetch(_ ref: AssetReference, state: ServerState) async throws -> [UInt8] {
         let cache = state.assetCache, assets = state.assets
         let likely = StoredEncoding.likely(kind: ref.kind, mediaType: ref.mediaType)
         let seconds = state.configuration.limits.storeDeadlineSeconds

@@ -90,7 +90,8 @@ struct Bench {
         var raws: [[UInt8]] = []
         var gzips: [Int] = []
         var rewriteSeconds = 0.0
-        var rewriter = Rewriter()
+        var rewriting = EventRewriting(options: RewriteOptions())
+        var rewritten: [UInt8] = []
         for session in sessions {
             guard case .file(let path) = session.origin else { continue }
             let bytes = try BackfillSource.fileText(path)
@@ -98,7 +99,8 @@ struct Bench {
             guard !events.isEmpty, events.allSatisfy(hasTypeField) else { raws.append([]); gzips.append(0); continue }
             let start = ContinuousClock.now
             for event in events {
-                _ = try rewriter.rewrite(event) { kinds.add($0) }
+                rewritten.removeAll(keepingCapacity: true)
+                _ = try event.withUnsafeBytes { try rewriting.rewriteEvent($0, into: &rewritten) { kinds.add($0) } }
             }
             rewriteSeconds += (ContinuousClock.now - start).seconds
             gzips.append(try GzipEncoder.compress(bytes).count)

@@ -44,7 +44,7 @@ struct RewriteCommand: ParsableCommand {
             let clock = ContinuousClock()
             let started = clock.now
             let store = try FileAssetStore(root: assets)
-            var rewriter = Rewriter(options: RewriteOptions(minStringSize: minSize, minTreeSize: minTreeSize, minEmbeddedDataURISize: minSize, recentAssetsBytes: cacheSize))
+            var rewriting = EventRewriting(options: RewriteOptions(minStringSize: minSize, minTreeSize: minTreeSize, minEmbeddedDataURISize: minSize, recentAssetsBytes: cacheSize))
             var reader = EventFileReader(path: input, maxEventSize: maxEventSize)
             let output = BufferedOutput()
             var summary = RewriteSummary()
@@ -55,17 +55,16 @@ struct RewriteCommand: ParsableCommand {
                 var length = 0
                 do {
                     try output.write { out in
-                        length = try rewriter.rewritePrefix(remainder, into: &out) { asset in
+                        length = try rewriting.rewriteEvent(remainder, into: &out) { asset in
                             let isNew = try store.put(asset.digest, bytes: asset.bytes)
                             tally.count(asset, isNew: isNew)
-                        }
+                        }.length
                         out.append(UInt8(ascii: "\n"))
                     }
                 } catch var error as RRStoreError where error.code != .truncatedInput {
-                    error.message = "event \(summary.events + 1): \(error.message)"
+                    error.message = "event \(rewriting.events + 1): \(error.message)"
                     throw error
                 }
-                summary.events += 1
                 summary.merge(tally)
                 return length
             }
@@ -74,8 +73,9 @@ struct RewriteCommand: ParsableCommand {
             summary.bytesIn = reader.bytesDecoded
             summary.bytesOut = output.bytesWritten
             summary.seconds = (clock.now - started).seconds
-            summary.repeatsSkipped = rewriter.repeatsSkipped
-            summary.probesRefused = rewriter.repeatProbesRefused
+            summary.events = rewriting.events
+            summary.repeatsSkipped = rewriting.rewriter.repeatsSkipped
+            summary.probesRefused = rewriting.rewriter.repeatProbesRefused
             printError(summary.report())
         }
     }
