@@ -40,8 +40,8 @@ struct AssetAdmission {
 
     /// The kind an upload is indexed with: `tree` when its bytes are one JSON object or
     /// array (so `rrtree:` references may name it), else `upload`.
-    static func uploadKind(_ bytes: [UInt8]) -> String {
-        bytes.withUnsafeBytes { isJSONContainer($0) } ? AssetKind.tree.rawValue : "upload"
+    static func uploadKind(_ bytes: [UInt8]) -> AssetRecord.Kind {
+        bytes.withUnsafeBytes { isJSONContainer($0) } ? .tree : .upload
     }
 
     static func isJSONContainer(_ bytes: UnsafeRawBufferPointer) -> Bool {
@@ -54,8 +54,8 @@ struct AssetAdmission {
     /// would make the recording unreadable for good. Uploads indexed before kinds were
     /// told apart (`upload`) are checked by their bytes.
     func requireTree(_ digest: SHA256Digest, record: AssetRecord?, tenant: String) async throws {
-        guard let record, record.kind != AssetKind.tree.rawValue else { return }
-        if record.kind == "upload" {
+        guard let record, record.kind != .tree else { return }
+        if record.kind == .upload {
             let bytes = try await state.assetCache.bytes(digest, likely: .gzip, from: state.assets)
             if bytes.withUnsafeBytes(Self.isJSONContainer) { return }
         }

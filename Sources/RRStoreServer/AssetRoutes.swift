@@ -123,7 +123,7 @@ struct AssetRoutes {
     private struct ReceivedUpload: Sendable {
         var size: Int
         var expansion: Int
-        var kind: String
+        var kind: AssetRecord.Kind
         var created: Bool
     }
 
@@ -175,8 +175,8 @@ struct AssetRoutes {
             throw APIError(.unprocessableContent, "digest_mismatch", "the body hashes to \(actual), not \(digest); nothing was stored")
         }
         let expansion = try await admit(size, mentions)
-        guard store else { return ReceivedUpload(size: size, expansion: expansion, kind: "upload", created: false) }
-        let kind = spool == nil ? AssetAdmission.uploadKind(inMemory) : "upload"
+        guard store else { return ReceivedUpload(size: size, expansion: expansion, kind: .upload, created: false) }
+        let kind = spool == nil ? AssetAdmission.uploadKind(inMemory) : .upload
         let assets = state.assets, bytes = inMemory, spoolPath = spool?.path, total = size
         // The hash was checked above; what is stored may be the gzip of these bytes.
         let outcome = try await withStoreDeadline("storing the upload") {
@@ -227,7 +227,7 @@ struct AssetRoutes {
         headers[.contentLength] = String(range.count)
         guard includeBody else { return Response(status: status, headers: headers) }
         let assets = state.assets
-        let likely = StoredEncoding.likely(kind: AssetKind(rawValue: record.kind), mediaType: record.mediaType)
+        let likely = StoredEncoding.likely(kind: record.kind.assetKind, mediaType: record.mediaType)
         let wanted = range
         if size <= Self.cachedAssetBytes {
             // Small assets come whole from the shared cache of recently read assets.

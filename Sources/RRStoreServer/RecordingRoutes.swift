@@ -137,7 +137,7 @@ struct RecordingRoutes {
         guard try await state.metadata.recording(tenant: tenant, id: id) != nil else { return nil }
         _ = try await state.assets.store(digest, bytes: shot.bytes)
         let now = ServerState.now()
-        try await state.metadata.upsertAsset(AssetRecord(digest: digest, size: shot.bytes.count, mediaType: shot.mediaType, kind: "screenshot",
+        try await state.metadata.upsertAsset(AssetRecord(digest: digest, size: shot.bytes.count, mediaType: shot.mediaType, kind: .screenshot,
                                                          firstStored: now, lastTouched: now))
         guard try await state.metadata.setScreenshot(tenant: tenant, id: id, digest: digest, mediaType: shot.mediaType) else { return nil }
         return try await state.metadata.recording(tenant: tenant, id: id)

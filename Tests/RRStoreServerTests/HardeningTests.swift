@@ -108,7 +108,7 @@ import RRStoreTestSupport
             let w = SHA256Digest.hash(wrapper)
             _ = try await server.state.assets.store(w, bytes: wrapper)
             let now = ServerState.now()
-            try await server.state.metadata.registerUpload(AssetRecord(digest: w, size: wrapper.count, mediaType: nil, kind: "tree", firstStored: now, lastTouched: now), tenant: "bob")
+            try await server.state.metadata.registerUpload(AssetRecord(digest: w, size: wrapper.count, mediaType: nil, kind: .tree, firstStored: now, lastTouched: now), tenant: "bob")
             _ = try await bob.createRecording(id: "b")
             _ = try await server.state.metadata.appendEvents(tenant: "bob", recording: "b", events: [Array(#"{"type":2,"data":"rrtree:\#(w)"}"#.utf8)],
                                                              assets: [w], idempotencyKey: nil, at: now)
@@ -450,19 +450,13 @@ final class PendingReadCounter: MetadataStore {
     }
     func deleteRecording(tenant: String, id: String) async throws -> DeletedRecording? { try await inner.deleteRecording(tenant: tenant, id: id) }
     func upsertAsset(_ asset: AssetRecord) async throws { try await inner.upsertAsset(asset) }
-    func asset(_ digest: SHA256Digest) async throws -> AssetRecord? { try await inner.asset(digest) }
-    func indexedAssets(among digests: [SHA256Digest]) async throws -> Set<SHA256Digest> { try await inner.indexedAssets(among: digests) }
     func registerUpload(_ asset: AssetRecord, tenant: String) async throws { try await inner.registerUpload(asset, tenant: tenant) }
     func linkedAsset(tenant: String, digest: SHA256Digest) async throws -> AssetRecord? { try await inner.linkedAsset(tenant: tenant, digest: digest) }
-    func link(tenant: String, digests: [SHA256Digest], at time: Int64) async throws { try await inner.link(tenant: tenant, digests: digests, at: time) }
     func linked(tenant: String, among digests: [SHA256Digest]) async throws -> Set<SHA256Digest> { try await inner.linked(tenant: tenant, among: digests) }
     func linkedAssets(tenant: String, among digests: [SHA256Digest]) async throws -> [SHA256Digest: AssetRecord] {
         try await inner.linkedAssets(tenant: tenant, among: digests)
     }
     func forgetIndexedAsset(_ digest: SHA256Digest) async throws { try await inner.forgetIndexedAsset(digest) }
-    func addReferences(tenant: String, recording: String, digests: [SHA256Digest]) async throws {
-        try await inner.addReferences(tenant: tenant, recording: recording, digests: digests)
-    }
     func references(tenant: String, recording: String) async throws -> Set<SHA256Digest> { try await inner.references(tenant: tenant, recording: recording) }
     func appendEvents(tenant: String, recording: String, events: [[UInt8]], assets: [SHA256Digest], newAssets: [AssetRecord],
                       idempotencyKey: String?, requestDigest: SHA256Digest?, at time: Int64) async throws -> AppendOutcome {

@@ -146,48 +146,52 @@ struct MetadataStoreConformance<Store: MetadataStore> {
 
         // Index rows written with the events: new ones inserted, known ones touched.
         let y = SHA256Digest.hash(Array("\(tenant) y".utf8)), z = SHA256Digest.hash(Array("\(tenant) z".utf8))
-        let rows = [AssetRecord(digest: y, size: 3, mediaType: nil, kind: "text", firstStored: 8, lastTouched: 8),
-                    AssetRecord(digest: z, size: 4, mediaType: "image/png", kind: "data", firstStored: 8, lastTouched: 8)]
+        let rows = [AssetRecord(digest: y, size: 3, mediaType: nil, kind: .text, firstStored: 8, lastTouched: 8),
+                    AssetRecord(digest: z, size: 4, mediaType: "image/png", kind: .dataURI, firstStored: 8, lastTouched: 8)]
         _ = try await store.appendEvents(tenant: tenant, recording: "linking", events: [[2]], assets: [y, z], newAssets: rows, idempotencyKey: nil, at: 8)
-        #expect(try await store.indexedAssets(among: [x, y, z]) == [y, z])
-        #expect(try await store.asset(y) == rows[0], "no media type stays none")
-        #expect(try await store.asset(z) == rows[1])
+        let indexed = try await store.linkedAssets(tenant: tenant, among: [x, y, z])
+        #expect(Set(indexed.keys) == [y, z], "x is linked but was never indexed: its bytes must be sent")
+        #expect(indexed[y] == rows[0], "no media type stays none")
+        #expect(indexed[z] == rows[1])
         #expect(try await store.linkedAsset(tenant: tenant, digest: z) == rows[1])
         #expect(try await store.linkedAsset(tenant: other, digest: z) == nil, "another tenant's link is not ours")
 
-        let upload = AssetRecord(digest: x, size: 9, mediaType: "font/woff2", kind: "upload", firstStored: 9, lastTouched: 9)
+        let upload = AssetRecord(digest: x, size: 9, mediaType: "font/woff2", kind: .upload, firstStored: 9, lastTouched: 9)
         try await store.registerUpload(upload, tenant: other)
         #expect(try await store.linkedAsset(tenant: other, digest: x) == upload)
-        #expect(try await store.indexedAssets(among: [x]) == [x])
+        #expect(try await store.linkedAssets(tenant: tenant, among: [x])[x] == upload, "indexed now, for every tenant linked to it")
     }
 
     func assetsLinksAndReferences() async throws {
         let a = SHA256Digest.hash(Array("\(tenant) a".utf8)), b = SHA256Digest.hash(Array("\(tenant) b".utf8))
-        try await store.upsertAsset(AssetRecord(digest: a, size: 10, mediaType: "image/png", kind: "data", firstStored: 100, lastTouched: 100))
-        try await store.upsertAsset(AssetRecord(digest: a, size: 10, mediaType: "image/png", kind: "data", firstStored: 999, lastTouched: 300))
-        try await store.upsertAsset(AssetRecord(digest: a, size: 10, mediaType: "image/png", kind: "data", firstStored: 999, lastTouched: 200))
-        let stored = try await store.asset(a)
+        try await store.upsertAsset(AssetRecord(digest: a, size: 10, mediaType: "image/png", kind: .dataURI, firstStored: 100, lastTouched: 100))
+        try await store.upsertAsset(AssetRecord(digest: a, size: 10, mediaType: "image/png", kind: .dataURI, firstStored: 999, lastTouched: 300))
+        try await store.upsertAsset(AssetRecord(digest: a, size: 10, mediaType: "image/png", kind: .dataURI, firstStored: 999, lastTouched: 200))
+        #expect(try await store.linkedAsset(tenant: tenant, digest: a) == nil, "indexed is not linked")
+        _ = try await store.createRecording(RecordingRecord(tenant: tenant, id: "ingest", createdAt: 1))
+        _ = try await store.appendEvents(tenant: tenant, recording: "ingest", events: [[1]], assets: [a, b, a], idempotencyKey: nil, at: 5)
+        _ = try await store.appendEvents(tenant: tenant, recording: "ingest", events: [[2]], assets: [a], idempotencyKey: nil, at: 6)
+        let stored = try await store.linkedAsset(tenant: tenant, digest: a)
         #expect(stored?.firstStored == 100)
         #expect(stored?.lastTouched == 300, "touching only moves forward")
         #expect(stored?.mediaType == "image/png")
-        #expect(try await store.asset(b) == nil)
-        try await store.link(tenant: tenant, digests: [a], at: 5)
-        try await store.link(tenant: tenant, digests: [a], at: 6)
-        #expect(try await store.linked(tenant: tenant, among: [a, b]) == [a])
+        #expect(stored?.kind == .dataURI)
+        #expect(try await store.linkedAsset(tenant: tenant, digest: b) == nil, "linked, never indexed")
+        #expect(try await store.linked(tenant: tenant, among: [a, b]) == [a, b])
         #expect(try await store.linked(tenant: other, among: [a, b]).isEmpty, "links are per tenant")
         #expect(try await store.linked(tenant: tenant, among: []).isEmpty)
         let many = (0..<1200).map { SHA256Digest.hash(Array("\(tenant) many \($0)".utf8)) }
-        try await store.link(tenant: tenant, digests: many, at: 7)
-        #expect(try await store.linked(tenant: tenant, among: many + [b]).count == 1200)
-        try await store.addReferences(tenant: tenant, recording: "ingest", digests: [a, b, a])
-        #expect(try await store.references(tenant: tenant, recording: "ingest") == [a, b])
+        _ = try await store.appendEvents(tenant: tenant, recording: "ingest", events: [[3]], assets: many, idempotencyKey: nil, at: 7)
+        #expect(try await store.linked(tenant: tenant, among: many + [SHA256Digest.hash([7])]).count == 1200)
+        #expect(try await store.references(tenant: tenant, recording: "ingest") == Set([a, b] + many))
     }
 
     func deletingARecordingTakesEverythingOfItsOwn() async throws {
         _ = try await store.createRecording(RecordingRecord(tenant: tenant, id: "doomed", createdAt: 1))
         _ = try await store.appendEvents(tenant: tenant, recording: "doomed", events: [[1], [2], [3]], idempotencyKey: "k", at: 1)
         try await store.commitChunk(ChunkRecord(tenant: tenant, recording: "doomed", sequence: 0, blobKey: "k0", firstEvent: 0, eventCount: 2, byteCount: 2, storedBytes: 2))
-        try await store.addReferences(tenant: tenant, recording: "doomed", digests: [SHA256Digest.hash([9])])
+        _ = try await store.appendEvents(tenant: tenant, recording: "doomed", events: [[4]], assets: [SHA256Digest.hash([9])], idempotencyKey: nil, at: 1)
+        #expect(try await store.references(tenant: tenant, recording: "doomed") == [SHA256Digest.hash([9])])
         #expect(try await store.deleteRecording(tenant: other, id: "doomed") == nil, "another tenant cannot delete it")
         let deleted = try await store.deleteRecording(tenant: tenant, id: "doomed")
         #expect(deleted?.chunkKeys == ["k0"])

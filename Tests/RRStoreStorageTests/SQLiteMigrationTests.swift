@@ -29,16 +29,16 @@ import Testing
         }
         let store = try await SQLiteMetadataStore(path: path)
         #expect(try await store.schemaVersion() == MetadataSchema.currentVersion)
-        #expect(try await store.indexedAssets(among: digests) == Set(digests))
         let linked = Set(digests.enumerated().filter { $0.offset % 3 == 0 }.map(\.element))
         #expect(try await store.linked(tenant: "t", among: digests) == linked)
+        #expect(Set(try await store.linkedAssets(tenant: "t", among: digests).keys) == linked, "every linked row's index row migrated")
         #expect(try await store.references(tenant: "t", recording: "r") == Set(digests.enumerated().filter { $0.offset % 5 == 0 }.map(\.element)))
         let record = try #require(try await store.linkedAsset(tenant: "t", digest: digests[3]))
-        #expect(record == AssetRecord(digest: digests[3], size: 3, mediaType: "text/css", kind: "tree", firstStored: 5, lastTouched: 6))
+        #expect(record == AssetRecord(digest: digests[3], size: 3, mediaType: "text/css", kind: .tree, firstStored: 5, lastTouched: 6))
         #expect(try await store.linkedAsset(tenant: "t", digest: digests[1]) == nil, "not linked before, not linked after")
         // New rows go in the new form beside the migrated ones.
         let fresh = SHA256Digest.hash([1, 2, 3])
-        try await store.registerUpload(AssetRecord(digest: fresh, size: 3, mediaType: nil, kind: "upload", firstStored: 9, lastTouched: 9), tenant: "t")
+        try await store.registerUpload(AssetRecord(digest: fresh, size: 3, mediaType: nil, kind: .upload, firstStored: 9, lastTouched: 9), tenant: "t")
         #expect(try await store.linked(tenant: "t", among: [fresh, digests[0], digests[1]]) == [fresh, digests[0]])
     }
 }

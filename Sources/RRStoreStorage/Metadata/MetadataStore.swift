@@ -30,15 +30,11 @@ public protocol MetadataStore: Service, Sendable {
 
     /// Inserts the asset, or moves its `lastTouched` forward if it is already indexed.
     func upsertAsset(_ asset: AssetRecord) async throws
-    func asset(_ digest: SHA256Digest) async throws -> AssetRecord?
-    /// The subset of `digests` in the asset index (their bytes are in the blob store).
-    func indexedAssets(among digests: [SHA256Digest]) async throws -> Set<SHA256Digest>
     /// After an upload whose bytes were re-hashed: indexes (or touches) the asset and links
     /// it to the tenant, in one transaction.
     func registerUpload(_ asset: AssetRecord, tenant: String) async throws
     /// The asset, if this tenant holds a link to it.
     func linkedAsset(tenant: String, digest: SHA256Digest) async throws -> AssetRecord?
-    func link(tenant: String, digests: [SHA256Digest], at time: Int64) async throws
     /// The subset of `digests` this tenant holds links to.
     func linked(tenant: String, among digests: [SHA256Digest]) async throws -> Set<SHA256Digest>
     /// The index rows of the assets among `digests` this tenant holds links to (a link
@@ -47,7 +43,8 @@ public protocol MetadataStore: Service, Sendable {
     /// Drops the asset's index row (links stay): its bytes were found missing, so the next
     /// upload or ingest of the asset stores them again instead of trusting the index.
     func forgetIndexedAsset(_ digest: SHA256Digest) async throws
-    func addReferences(tenant: String, recording: String, digests: [SHA256Digest]) async throws
+    /// The assets a recording's events reference (written by `appendEvents`): what
+    /// retention and garbage collection weigh when the recording goes.
     func references(tenant: String, recording: String) async throws -> Set<SHA256Digest>
 
     /// Appends events to the recording's pending buffer, numbered on from its last event, in
@@ -111,10 +108,38 @@ public struct DeletedRecording: Sendable, Equatable {
 }
 
 public struct AssetRecord: Sendable, Equatable {
+    /// What an indexed asset is: one of the kinds the rewriter extracts, or bytes a client
+    /// uploaded whole (`upload`: opaque to the server) or set as a screenshot. Stored as
+    /// its raw value; a value this version does not know reads as `upload`.
+    public enum Kind: String, Sendable, CaseIterable {
+        case text
+        case jsonText = "json"
+        case nestedText = "nested"
+        case dataURI = "data"
+        case tree
+        case upload
+        case screenshot
+
+        public init(_ kind: AssetKind) {
+            switch kind {
+            case .text: self = .text
+            case .jsonText: self = .jsonText
+            case .nestedText: self = .nestedText
+            case .dataURI: self = .dataURI
+            case .tree: self = .tree
+            }
+        }
+
+        public init(stored: String) { self = Kind(rawValue: stored) ?? .upload }
+
+        /// The rewriter's kind, when the asset is one it extracts.
+        public var assetKind: AssetKind? { AssetKind(rawValue: rawValue) }
+    }
+
     public var digest: SHA256Digest
     public var size: Int
     public var mediaType: String?
-    public var kind: String
+    public var kind: Kind
     public var firstStored: Int64
     public var lastTouched: Int64
     /// The bytes a reader expands this asset to: its own size plus, for each reference
@@ -122,7 +147,7 @@ public struct AssetRecord: Sendable, Equatable {
     /// when the asset is linked, so no chain of small assets can make a read explode.
     public var expansion: Int
 
-    public init(digest: SHA256Digest, size: Int, mediaType: String?, kind: String, firstStored: Int64, lastTouched: Int64,
+    public init(digest: SHA256Digest, size: Int, mediaType: String?, kind: Kind, firstStored: Int64, lastTouched: Int64,
                 expansion: Int? = nil) {
         self.digest = digest
         self.size = size

@@ -248,7 +248,7 @@ public final class PostgresMetadataStore: MetadataStore {
         try await wrap {
             try await client.query("""
                 INSERT INTO assets (digest, size, media_type, kind, first_stored, last_touched, expanded_size)
-                VALUES (\(asset.digest.description), \(asset.size), \(asset.mediaType), \(asset.kind), \(asset.firstStored), \(asset.lastTouched), \(asset.expansion))
+                VALUES (\(asset.digest.description), \(asset.size), \(asset.mediaType), \(asset.kind.rawValue), \(asset.firstStored), \(asset.lastTouched), \(asset.expansion))
                 ON CONFLICT (digest) DO UPDATE SET last_touched = GREATEST(assets.last_touched, excluded.last_touched),
                     expanded_size = COALESCE(assets.expanded_size, excluded.expanded_size)
                 """, logger: logger)
@@ -260,7 +260,7 @@ public final class PostgresMetadataStore: MetadataStore {
         try await connection.query("""
             INSERT INTO assets (digest, size, media_type, kind, first_stored, last_touched, expanded_size)
             SELECT * FROM unnest(\(assets.map(\.digest.description))::text[], \(assets.map(\.size))::bigint[],
-                                 \(assets.map { $0.mediaType ?? "" })::text[], \(assets.map(\.kind))::text[],
+                                 \(assets.map { $0.mediaType ?? "" })::text[], \(assets.map(\.kind.rawValue))::text[],
                                  \(assets.map(\.firstStored))::bigint[], \(assets.map(\.lastTouched))::bigint[],
                                  \(assets.map(\.expansion))::bigint[])
             ON CONFLICT (digest) DO UPDATE SET last_touched = GREATEST(assets.last_touched, excluded.last_touched),
@@ -268,18 +268,6 @@ public final class PostgresMetadataStore: MetadataStore {
             """, logger: logger)
         // unnest cannot carry NULLs through a text[] bound from Swift: empty means none.
         try await connection.query("UPDATE assets SET media_type = NULL WHERE media_type = '' AND digest = ANY(\(assets.map(\.digest.description))::text[])", logger: logger)
-    }
-
-    public func indexedAssets(among digests: [SHA256Digest]) async throws -> Set<SHA256Digest> {
-        guard !digests.isEmpty else { return [] }
-        return try await wrap {
-            var found = Set<SHA256Digest>()
-            for try await digest in try await client.query("SELECT digest FROM assets WHERE digest = ANY(\(digests.map(\.description))::text[])",
-                                                           logger: logger).decode(String.self) {
-                if let parsed = SHA256Digest(parsing: digest) { found.insert(parsed) }
-            }
-            return found
-        }
     }
 
     public func registerUpload(_ asset: AssetRecord, tenant: String) async throws {
@@ -298,30 +286,9 @@ public final class PostgresMetadataStore: MetadataStore {
                 SELECT a.size, a.media_type, a.kind, a.first_stored, a.last_touched, a.expanded_size FROM assets a
                 JOIN asset_links l ON l.digest = a.digest WHERE l.tenant = \(tenant) AND a.digest = \(digest.description)
                 """, logger: logger).decode((Int, String?, String, Int64, Int64, Int?).self) {
-                return AssetRecord(digest: digest, size: row.0, mediaType: row.1, kind: row.2, firstStored: row.3, lastTouched: row.4, expansion: row.5)
+                return AssetRecord(digest: digest, size: row.0, mediaType: row.1, kind: AssetRecord.Kind(stored: row.2), firstStored: row.3, lastTouched: row.4, expansion: row.5)
             }
             return nil
-        }
-    }
-
-    public func asset(_ digest: SHA256Digest) async throws -> AssetRecord? {
-        try await wrap {
-            for try await row in try await client.query("""
-                SELECT size, media_type, kind, first_stored, last_touched, expanded_size FROM assets WHERE digest = \(digest.description)
-                """, logger: logger).decode((Int, String?, String, Int64, Int64, Int?).self) {
-                return AssetRecord(digest: digest, size: row.0, mediaType: row.1, kind: row.2, firstStored: row.3, lastTouched: row.4, expansion: row.5)
-            }
-            return nil
-        }
-    }
-
-    public func link(tenant: String, digests: [SHA256Digest], at time: Int64) async throws {
-        guard !digests.isEmpty else { return }
-        try await wrap {
-            try await client.query("""
-                INSERT INTO asset_links (tenant, digest, linked_at) SELECT \(tenant), d, \(time) FROM unnest(\(digests.map(\.description))::text[]) AS t(d)
-                ON CONFLICT (tenant, digest) DO UPDATE SET linked_at = GREATEST(asset_links.linked_at, excluded.linked_at)
-                """, logger: logger)
         }
     }
 
@@ -348,7 +315,7 @@ public final class PostgresMetadataStore: MetadataStore {
                 WHERE l.tenant = \(tenant) AND l.digest = ANY(\(digests.map(\.description))::text[])
                 """, logger: logger).decode((String, Int, String?, String, Int64, Int64, Int?).self) {
                 if let digest = SHA256Digest(parsing: row.0) {
-                    found[digest] = AssetRecord(digest: digest, size: row.1, mediaType: row.2, kind: row.3, firstStored: row.4, lastTouched: row.5, expansion: row.6)
+                    found[digest] = AssetRecord(digest: digest, size: row.1, mediaType: row.2, kind: AssetRecord.Kind(stored: row.3), firstStored: row.4, lastTouched: row.5, expansion: row.6)
                 }
             }
             return found
@@ -358,16 +325,6 @@ public final class PostgresMetadataStore: MetadataStore {
     public func forgetIndexedAsset(_ digest: SHA256Digest) async throws {
         try await wrap {
             try await client.query("DELETE FROM assets WHERE digest = \(digest.description)", logger: logger)
-        }
-    }
-
-    public func addReferences(tenant: String, recording: String, digests: [SHA256Digest]) async throws {
-        guard !digests.isEmpty else { return }
-        try await wrap {
-            try await client.query("""
-                INSERT INTO recording_assets (tenant, recording, digest) SELECT \(tenant), \(recording), d FROM unnest(\(Set(digests).map(\.description))::text[]) AS t(d)
-                ON CONFLICT DO NOTHING
-                """, logger: logger)
         }
     }
 

@@ -158,21 +158,7 @@ public final class SQLiteMetadataStore: MetadataStore {
             INSERT INTO assets (digest, size, media_type, kind, first_stored, last_touched, expanded_size) VALUES (?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT (digest) DO UPDATE SET last_touched = MAX(assets.last_touched, excluded.last_touched),
                 expanded_size = COALESCE(assets.expanded_size, excluded.expanded_size)
-            """, arguments: [asset.digest.sqliteValue, asset.size, asset.mediaType, asset.kind, asset.firstStored, asset.lastTouched, asset.expansion])
-    }
-
-    public func indexedAssets(among digests: [SHA256Digest]) async throws -> Set<SHA256Digest> {
-        try await read { db in
-            var found = Set<SHA256Digest>()
-            for start in stride(from: 0, to: digests.count, by: 500) {
-                let batch = digests[start..<min(start + 500, digests.count)]
-                let marks = Array(repeating: "?", count: batch.count).joined(separator: ",")
-                let rows = try Data.fetchAll(db, sql: "SELECT digest FROM assets WHERE digest IN (\(marks))",
-                                             arguments: StatementArguments(batch.map(\.sqliteValue)))
-                found.formUnion(rows.compactMap(SHA256Digest.init(sqliteValue:)))
-            }
-            return found
-        }
+            """, arguments: [asset.digest.sqliteValue, asset.size, asset.mediaType, asset.kind.rawValue, asset.firstStored, asset.lastTouched, asset.expansion])
     }
 
     public func registerUpload(_ asset: AssetRecord, tenant: String) async throws {
@@ -195,16 +181,8 @@ public final class SQLiteMetadataStore: MetadataStore {
         }
     }
 
-    public func asset(_ digest: SHA256Digest) async throws -> AssetRecord? {
-        try await read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM assets WHERE digest = ?", arguments: [digest.sqliteValue]).map { row in
-                SQLiteMetadataStore.asset(digest, row)
-            }
-        }
-    }
-
     static func asset(_ digest: SHA256Digest, _ row: Row) -> AssetRecord {
-        AssetRecord(digest: digest, size: row["size"], mediaType: row["media_type"], kind: row["kind"],
+        AssetRecord(digest: digest, size: row["size"], mediaType: row["media_type"], kind: AssetRecord.Kind(stored: row["kind"]),
                     firstStored: row["first_stored"], lastTouched: row["last_touched"], expansion: row["expanded_size"])
     }
 
@@ -230,17 +208,6 @@ public final class SQLiteMetadataStore: MetadataStore {
         try await write { db in try db.execute(sql: "DELETE FROM assets WHERE digest = ?", arguments: [digest.sqliteValue]) }
     }
 
-    public func link(tenant: String, digests: [SHA256Digest], at time: Int64) async throws {
-        try await write { db in
-            for digest in digests {
-                try db.execute(sql: """
-                    INSERT INTO asset_links (tenant, digest, linked_at) VALUES (?, ?, ?)
-                    ON CONFLICT (tenant, digest) DO UPDATE SET linked_at = MAX(asset_links.linked_at, excluded.linked_at)
-                    """, arguments: [tenant, digest.sqliteValue, time])
-            }
-        }
-    }
-
     public func linked(tenant: String, among digests: [SHA256Digest]) async throws -> Set<SHA256Digest> {
         try await read { db in
             var found = Set<SHA256Digest>()
@@ -253,15 +220,6 @@ public final class SQLiteMetadataStore: MetadataStore {
                 found.formUnion(rows.compactMap(SHA256Digest.init(sqliteValue:)))
             }
             return found
-        }
-    }
-
-    public func addReferences(tenant: String, recording: String, digests: [SHA256Digest]) async throws {
-        try await write { db in
-            for digest in Set(digests) {
-                try db.execute(sql: "INSERT INTO recording_assets (tenant, recording, digest) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-                               arguments: [tenant, recording, digest.sqliteValue])
-            }
         }
     }
 
