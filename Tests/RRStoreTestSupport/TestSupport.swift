@@ -2,6 +2,10 @@ import Foundation
 import RRStoreCore
 import RRStoreHTTP
 
+/// The package's root directory (README.md, openapi.yaml).
+public let packageRoot = URL(fileURLWithPath: #filePath)
+    .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
 /// The shared corpus (`../shared/corpus` beside the repository; CI lays a copy of shared/
 /// there), for every test target.
 public enum Corpus {

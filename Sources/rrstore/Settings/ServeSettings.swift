@@ -1,0 +1,61 @@
+import Logging
+import RRStoreServer
+
+/// What `rrstore serve` is configured with besides its stores and auth.
+struct ServeConfiguration {
+    var server = ServerConfiguration()
+    var logLevel: Logger.Level = .info
+}
+
+/// The service's settings: listening, limits, flushing and the rewrite's thresholds.
+enum ServeSettings {
+    static let bytes = 1...(1 << 40)
+
+    static var table: SettingsTable<ServeConfiguration> { SettingsTable(title: "service", defaults: ServeConfiguration(), settings: [
+        .text("host", \.server.host, "ADDR", example: "0.0.0.0", "address to listen on"),
+        .integer("port", \.server.port, "PORT", in: 0...65_535, example: 9090, "port; 0 picks a free one (the start line says which)"),
+        Setting("cors-origin", variable: "RRSTORE_CORS_ORIGINS", "ORIGIN", example: "https://app.example", repeatable: true,
+                "a browser origin allowed to call the API, or `*` for any (credentials only for listed origins)",
+                show: { $0.server.corsOrigins.joined(separator: ",") }) { root, values, _ in root.server.corsOrigins = values },
+        .text("public-url", \.server.publicBaseURL, "URL", example: "https://rrstore.example",
+              "prefix of asset links in `assets=url` reads (`<URL>/assets/sha256:<hex>`); empty: relative links"),
+        .integer("flush-bytes", \.server.flush.chunkBytes, in: 1...bytes.upperBound, example: 1 << 20,
+                 "a recording's pending events become a chunk once this many bytes are pending"),
+        .seconds("flush-age", \.server.flush.maxAgeSeconds, example: 5, "… or once the oldest pending event is this old"),
+        .seconds("flush-idle", \.server.flush.idleSeconds, example: 5, "… or once no event came for this long"),
+        .integer("max-body", \.server.limits.maxBodyBytes, in: bytes, example: 1 << 20, "largest request body as sent (compressed or not)"),
+        .integer("max-decoded-body", \.server.limits.maxDecodedBodyBytes, in: bytes, example: 1 << 20, "largest events body once gzip is undone"),
+        .integer("max-event-size", \.server.limits.maxEventBytes, in: 1...bytes.upperBound, example: 1 << 20,
+                 "largest event, and the most one event may expand to when its references are put back"),
+        .integer("max-batch-events", \.server.limits.maxEventsPerBatch, in: 1...1_000_000, example: 500, "events in one batch at most"),
+        .integer("max-asset-size", \.server.limits.maxAssetBytes, in: bytes, example: 1 << 20, "largest uploaded asset"),
+        .integer("max-screenshot-size", \.server.limits.maxScreenshotBytes, in: bytes, example: 1 << 20, "largest screenshot"),
+        .integer("max-connections", \.server.limits.maxConnections, in: 1...1_000_000, example: 64,
+                 "open connections at most; more are answered 503 and closed (lowered to what the open-file limit allows)"),
+        .seconds("idle-timeout", \.server.limits.idleTimeoutSeconds, example: 5,
+                 "seconds a connection may sit idle, or take to send its request head"),
+        .seconds("body-timeout", \.server.limits.bodyDeadlineSeconds, example: 5, "seconds a request body may take to arrive (408 past it)"),
+        .seconds("store-timeout", \.server.limits.storeDeadlineSeconds, example: 5,
+                 "seconds a request waits on a store before answering 503 with `Retry-After`"),
+        .integer("request-memory", \.server.limits.requestMemoryBytes, in: bytes, example: 64 << 20,
+                 "bytes of request bodies and decoded events held at once, all requests together (503 past it)"),
+        .integer("spool-bytes", \.server.limits.spoolBytes, in: bytes, example: 64 << 20,
+                 "bytes of large uploads spooled to disk at once, all requests together (503 past it)"),
+        .integer("max-read-expansion", \.server.limits.maxReadExpansionBytes, in: bytes, example: 1 << 20,
+                 "bytes one event may expand to on a read (422 past it)"),
+        .integer("ingest-concurrency", \.server.limits.maxConcurrentIngest, in: 1...1024, example: 2,
+                 "event batches rewritten at once (the rest wait; bounds CPU)"),
+        .integer("asset-cache", \.server.assetCacheBytes, in: 0...bytes.upperBound, example: 1 << 20,
+                 "bytes of recently read assets kept in memory across requests"),
+        .integer("min-asset-size", get: { $0.server.rewrite.minStringSize }, set: { root, value in
+            root.server.rewrite.minStringSize = value
+            root.server.rewrite.minEmbeddedDataURISize = value
+        }, in: 1...bytes.upperBound, example: 2048,
+                 "string values (and base64 `data:` URIs inside text) of at least this many bytes become assets"),
+        .integer("min-tree-size", \.server.rewrite.minTreeSize, in: 2...bytes.upperBound, example: 8192,
+                 "objects and arrays of at least this many bytes (after their own big children were cut out) become tree assets"),
+        .integer("rewrite-cache", \.server.rewrite.recentAssetsBytes, in: 0...bytes.upperBound, example: 1 << 20,
+                 "bytes of each of the rewriter's two caches per batch (recent assets, repeated subtrees); the output is the same with 0"),
+        .choice("log-level", \.logLevel, example: .debug, "least severe log level written"),
+    ]) }
+}

@@ -1,0 +1,71 @@
+import Foundation
+import Testing
+import RRStoreTestSupport
+
+/// The declared settings: the README holds their tables as printed, and every one of them
+/// is wired — given its example value as a flag or as its variable, `serve --print-config`
+/// reports that value, taken from there.
+@Suite struct SettingsTests {
+    func json(_ result: CLI.Result) throws -> [[String: String]] {
+        #expect(result.status == 0, "\(result.stderr)")
+        return try #require(try JSONSerialization.jsonObject(with: result.stdout) as? [[String: String]])
+    }
+
+    func declarations() throws -> [[String: String]] {
+        let all = try json(try CLI.run(["settings", "--json"]))
+        #expect(all.count >= 45, "serve, storage and auth settings")
+        #expect(Set(all.compactMap { $0["flag"] }).count == all.count, "each flag declared once")
+        #expect(Set(all.compactMap { $0["variable"] }).count == all.count, "each variable declared once")
+        return all
+    }
+
+    @Test func theREADMEHoldsEveryTableAsPrinted() throws {
+        let printed = String(decoding: try CLI.run(["settings", "--markdown"]).stdout, as: UTF8.self)
+        let readme = try String(contentsOf: packageRoot.appendingPathComponent("README.md"), encoding: .utf8)
+        let blocks = printed.components(separatedBy: "\n\n").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }.filter { !$0.isEmpty }
+        #expect(blocks.count == 3)
+        for block in blocks {
+            #expect(readme.contains(block), "README.md lacks or differs from this table (paste `rrstore settings --markdown`):\n\(block)")
+        }
+        for declared in try declarations() {
+            #expect(printed.contains("`--\(declared["flag"]!) "), "\(declared["flag"]!) is in the tables")
+        }
+    }
+
+    @Test func everySettingTakesItsFlagAndItsVariable() throws {
+        let declared = try declarations()
+        let defaults = try json(try CLI.run(["serve", "--print-config"]))
+        #expect(defaults.allSatisfy { $0["origin"] == "default" })
+        let defaultValues = Dictionary(uniqueKeysWithValues: defaults.map { ($0["flag"]!, $0["value"]!) })
+
+        let flags = declared.flatMap { ["--\($0["flag"]!)", $0["example"]!] }
+        let byFlag = try json(try CLI.run(["serve", "--print-config"] + flags))
+        var environment: [String: String] = [:]
+        for setting in declared { environment[setting["variable"]!] = setting["example"]! }
+        let byVariable = try json(try CLI.run(["serve", "--print-config"], environment: environment))
+
+        for (resolved, origin) in [(byFlag, "flag"), (byVariable, "environment")] {
+            #expect(resolved.count == declared.count)
+            for entry in resolved {
+                let flag = entry["flag"]!
+                #expect(entry["origin"] == origin, "--\(flag) taken from its \(origin)")
+                #expect(entry["value"] != defaultValues[flag], "--\(flag) changed the configuration")
+            }
+        }
+        // Secrets never echo.
+        let secret = try #require(byFlag.first { $0["flag"] == "url-signing-secret" })
+        #expect(secret["value"] == "(secret)")
+        #expect(!String(decoding: try CLI.run(["serve", "--print-config"] + flags).stdout, as: UTF8.self).contains("another-example-secret"))
+    }
+
+    @Test func aBadValueNamesWhereItCameFrom() throws {
+        let fromFlag = try CLI.run(["serve", "--print-config", "--store-timeout", "0"])
+        #expect(fromFlag.status != 0)
+        #expect(fromFlag.stderr.contains("--store-timeout must be a number of seconds above 0"))
+        let fromVariable = try CLI.run(["serve", "--print-config"], environment: ["RRSTORE_MIN_TREE_SIZE": "1"])
+        #expect(fromVariable.status != 0)
+        #expect(fromVariable.stderr.contains("RRSTORE_MIN_TREE_SIZE must be a whole number from 2"))
+        let empty = try json(try CLI.run(["serve", "--print-config"], environment: ["RRSTORE_PORT": ""]))
+        #expect(empty.first { $0["flag"] == "port" }?["origin"] == "default", "an empty variable counts as unset")
+    }
+}
