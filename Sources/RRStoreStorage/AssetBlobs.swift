@@ -86,14 +86,22 @@ public struct AssetBlobs: Sendable {
             } catch let error as RRStoreError where error.code == .blobNotFound {
                 continue
             }
-            guard encoding == .gzip else { return stored }
-            do {
-                return try GzipDecoder.decompress(stored, maxOutputBytes: maxBytes)
-            } catch let error as RRStoreError {
-                throw RRStoreError(.corruptAsset, "the stored gzip of asset \(digest) does not decompress: \(error.message)")
-            }
+            return try Self.decode(stored, encoding: encoding, digest: digest, maxBytes: maxBytes)
         }
         throw RRStoreError(.blobNotFound, "asset \(digest) is in neither \(BlobKey.asset(digest)) nor \(BlobKey.asset(digest, .gzip))")
+    }
+}
+
+extension AssetBlobs {
+    /// The asset's bytes from what is stored in `encoding`; a gzip that does not
+    /// decompress is `.corruptAsset`, naming the asset.
+    public static func decode(_ stored: [UInt8], encoding: StoredEncoding, digest: SHA256Digest, maxBytes: Int = 1 << 30) throws -> [UInt8] {
+        guard encoding == .gzip else { return stored }
+        do {
+            return try GzipDecoder.decompress(stored, maxOutputBytes: maxBytes)
+        } catch let error as RRStoreError {
+            throw RRStoreError(.corruptAsset, "the stored gzip of asset \(digest) does not decompress: \(error.message)")
+        }
     }
 }
 

@@ -29,7 +29,7 @@ struct RehydrateCommand: ParsableCommand {
     func run() throws {
         BatchMemory.tuneAllocator()
         try reportingErrors {
-            let store = try FileAssetStore(root: assets)
+            let store = try AssetDirectory(root: assets)
             let rehydrator = Rehydrator(mode: urlBase.map { .url(base: $0) } ?? .inline)
             var reader = EventFileReader(path: input, maxEventSize: maxEventSize)
             let output = BufferedOutput()

@@ -14,7 +14,7 @@ struct RewriteCommand: ParsableCommand {
         """
     )
 
-    @Option(name: .long, help: "Directory for assets (content-addressed: sha256/ab/cd/<hex>).")
+    @Option(name: .long, help: "Asset directory, in the service's blob layout (assets/sha256/ab/cd/<hex>[.gz]); usable as the blobs directory of serve.")
     var assets: String
 
     @Option(name: .long, help: "String values of at least this many bytes become assets.")
@@ -43,7 +43,7 @@ struct RewriteCommand: ParsableCommand {
         try reportingErrors {
             let clock = ContinuousClock()
             let started = clock.now
-            let store = try FileAssetStore(root: assets)
+            let store = try AssetDirectory(root: assets)
             var rewriting = EventRewriting(options: RewriteOptions(minStringSize: minSize, minTreeSize: minTreeSize, minEmbeddedDataURISize: minSize, recentAssetsBytes: cacheSize))
             var reader = EventFileReader(path: input, maxEventSize: maxEventSize)
             let output = BufferedOutput()

@@ -84,17 +84,21 @@ enum CLI {
         #expect(!again.stderr.contains(" new 1"))
         #expect(try FileManager.default.contentsOfDirectory(atPath: assets.appendingPathComponent(".incoming").path).isEmpty,
                 "every staged asset was committed before the command succeeded")
-        // Every stored file is named by the SHA-256 of its bytes, and no temporary file is left.
+        // Every stored file is named by the SHA-256 of its bytes (of what its gzip holds, for
+        // a `.gz`), in the service's layout, and no temporary file is left.
+        #expect(!before.isEmpty)
         for path in before {
             #expect(!path.contains(".tmp-"))
-            let bytes = [UInt8](try Data(contentsOf: assets.appendingPathComponent(path)))
-            #expect(path.hasSuffix(SHA256Digest.hash(bytes).hex))
+            #expect(path.hasPrefix("assets/sha256/"))
+            var bytes = [UInt8](try Data(contentsOf: assets.appendingPathComponent(path)))
+            if path.hasSuffix(".gz") { bytes = try GzipDecoder.decompress(bytes) }
+            #expect(path.replacingOccurrences(of: ".gz", with: "").hasSuffix(SHA256Digest.hash(bytes).hex))
         }
     }
 
     func assetFiles(_ root: URL) throws -> Set<String> {
         let all = FileManager.default.enumerator(atPath: root.path)?.allObjects.compactMap { $0 as? String } ?? []
-        return Set(all.filter { $0.split(separator: "/").last?.count == 64 || $0.contains(".tmp-") })
+        return Set(all.filter { $0.split(separator: "/").last.map { $0.count == 64 || $0.count == 67 } == true || $0.contains(".tmp-") })
     }
 
     @Test func readsStandardInputAndGivesURLsWhenAsked() throws {

@@ -155,6 +155,30 @@ struct BlobStoreConformance<Store: BlobStore> {
         #expect(leftovers.isEmpty)
     }
 
+    /// Batched durability (the CLI's asset directory): the same contract, with blobs read
+    /// from where they wait until a commit; committed ones survive the store.
+    @Test func filesystemWithBatchedDurability() async throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("rrstore-blobs-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        for batch in [3, 1000] {
+            let store = try FileBlobStore(root: root, durability: .batched(batch))
+            try await BlobStoreConformance(store: store, prefix: "b\(batch)/").run()
+            try store.commit()
+            #expect(try FileManager.default.contentsOfDirectory(atPath: root + "/.incoming").isEmpty)
+        }
+        let key = try BlobKey("kept/after/commit")
+        do {
+            let store = try FileBlobStore(root: root, durability: .batched(1000))
+            #expect(try await store.put(key, bytes: [1, 2, 3], expecting: nil, createOnly: true) == .created)
+            #expect(try await store.put(key, bytes: [9], expecting: nil, createOnly: true) == .alreadyExisted)
+            try store.commit()
+            _ = try await store.put(try BlobKey("never/committed"), bytes: [4], expecting: nil, createOnly: true)
+        }
+        let reopened = try FileBlobStore(root: root)
+        #expect(try await reopened.get(key) == [1, 2, 3])
+        #expect(try await reopened.head(try BlobKey("never/committed")) == nil, "not committed, not acknowledged")
+    }
+
     @Test func keysAreValidated() throws {
         for bad in ["", "/abs", "a//b", "a/../b", "a/.hidden", "sp ace", "a\\b", "ü", String(repeating: "a", count: 1025)] {
             #expect(throws: RRStoreError.self) { try BlobKey(bad) }
