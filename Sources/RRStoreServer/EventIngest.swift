@@ -47,7 +47,7 @@ struct EventIngest {
         // collection's grace period) in the same transaction as the events.
         let records = batch.assets.map { digest, asset in
             AssetRecord(digest: digest, size: asset.bytes.count, mediaType: asset.reference.mediaType,
-                        kind: AssetRecord.Kind(asset.reference.kind), firstStored: now, lastTouched: now,
+                        kind: .extracted(asset.reference.kind), firstStored: now, lastTouched: now,
                         expansion: admitted.expansions[digest])
         }
         let foreign = batch.kept.subtracting(batch.assets.keys)

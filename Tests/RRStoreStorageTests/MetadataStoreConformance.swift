@@ -146,8 +146,8 @@ struct MetadataStoreConformance<Store: MetadataStore> {
 
         // Index rows written with the events: new ones inserted, known ones touched.
         let y = SHA256Digest.hash(Array("\(tenant) y".utf8)), z = SHA256Digest.hash(Array("\(tenant) z".utf8))
-        let rows = [AssetRecord(digest: y, size: 3, mediaType: nil, kind: .text, firstStored: 8, lastTouched: 8),
-                    AssetRecord(digest: z, size: 4, mediaType: "image/png", kind: .dataURI, firstStored: 8, lastTouched: 8)]
+        let rows = [AssetRecord(digest: y, size: 3, mediaType: nil, kind: .extracted(.text), firstStored: 8, lastTouched: 8),
+                    AssetRecord(digest: z, size: 4, mediaType: "image/png", kind: .extracted(.dataURI), firstStored: 8, lastTouched: 8)]
         _ = try await store.appendEvents(tenant: tenant, recording: "linking", events: [[2]], assets: [y, z], newAssets: rows, idempotencyKey: nil, at: 8)
         let indexed = try await store.linkedAssets(tenant: tenant, among: [x, y, z])
         #expect(Set(indexed.keys) == [y, z], "x is linked but was never indexed: its bytes must be sent")
@@ -164,9 +164,9 @@ struct MetadataStoreConformance<Store: MetadataStore> {
 
     func assetsLinksAndReferences() async throws {
         let a = SHA256Digest.hash(Array("\(tenant) a".utf8)), b = SHA256Digest.hash(Array("\(tenant) b".utf8))
-        try await store.upsertAsset(AssetRecord(digest: a, size: 10, mediaType: "image/png", kind: .dataURI, firstStored: 100, lastTouched: 100))
-        try await store.upsertAsset(AssetRecord(digest: a, size: 10, mediaType: "image/png", kind: .dataURI, firstStored: 999, lastTouched: 300))
-        try await store.upsertAsset(AssetRecord(digest: a, size: 10, mediaType: "image/png", kind: .dataURI, firstStored: 999, lastTouched: 200))
+        try await store.upsertAsset(AssetRecord(digest: a, size: 10, mediaType: "image/png", kind: .extracted(.dataURI), firstStored: 100, lastTouched: 100))
+        try await store.upsertAsset(AssetRecord(digest: a, size: 10, mediaType: "image/png", kind: .extracted(.dataURI), firstStored: 999, lastTouched: 300))
+        try await store.upsertAsset(AssetRecord(digest: a, size: 10, mediaType: "image/png", kind: .extracted(.dataURI), firstStored: 999, lastTouched: 200))
         #expect(try await store.linkedAsset(tenant: tenant, digest: a) == nil, "indexed is not linked")
         _ = try await store.createRecording(RecordingRecord(tenant: tenant, id: "ingest", createdAt: 1))
         _ = try await store.appendEvents(tenant: tenant, recording: "ingest", events: [[1]], assets: [a, b, a], idempotencyKey: nil, at: 5)
@@ -175,7 +175,7 @@ struct MetadataStoreConformance<Store: MetadataStore> {
         #expect(stored?.firstStored == 100)
         #expect(stored?.lastTouched == 300, "touching only moves forward")
         #expect(stored?.mediaType == "image/png")
-        #expect(stored?.kind == .dataURI)
+        #expect(stored?.kind == .extracted(.dataURI))
         #expect(try await store.linkedAsset(tenant: tenant, digest: b) == nil, "linked, never indexed")
         #expect(try await store.linked(tenant: tenant, among: [a, b]) == [a, b])
         #expect(try await store.linked(tenant: other, among: [a, b]).isEmpty, "links are per tenant")

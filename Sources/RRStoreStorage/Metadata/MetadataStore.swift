@@ -111,29 +111,35 @@ public struct AssetRecord: Sendable, Equatable {
     /// What an indexed asset is: one of the kinds the rewriter extracts, or bytes a client
     /// uploaded whole (`upload`: opaque to the server) or set as a screenshot. Stored as
     /// its raw value; a value this version does not know reads as `upload`.
-    public enum Kind: String, Sendable, CaseIterable {
-        case text
-        case jsonText = "json"
-        case nestedText = "nested"
-        case dataURI = "data"
-        case tree
+    public enum Kind: Sendable, Hashable {
+        case extracted(AssetKind)
         case upload
         case screenshot
 
-        public init(_ kind: AssetKind) {
-            switch kind {
-            case .text: self = .text
-            case .jsonText: self = .jsonText
-            case .nestedText: self = .nestedText
-            case .dataURI: self = .dataURI
-            case .tree: self = .tree
+        public static let tree = Kind.extracted(.tree)
+
+        /// A value this version does not know reads as `upload` (opaque bytes).
+        public init(stored: String) {
+            if let kind = AssetKind(rawValue: stored) {
+                self = .extracted(kind)
+            } else {
+                self = stored == "screenshot" ? .screenshot : .upload
             }
         }
 
-        public init(stored: String) { self = Kind(rawValue: stored) ?? .upload }
+        /// What the index row holds.
+        public var stored: String {
+            switch self {
+            case .extracted(let kind): kind.rawValue
+            case .upload: "upload"
+            case .screenshot: "screenshot"
+            }
+        }
 
         /// The rewriter's kind, when the asset is one it extracts.
-        public var assetKind: AssetKind? { AssetKind(rawValue: rawValue) }
+        public var assetKind: AssetKind? {
+            if case .extracted(let kind) = self { kind } else { nil }
+        }
     }
 
     public var digest: SHA256Digest

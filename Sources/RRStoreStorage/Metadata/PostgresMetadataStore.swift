@@ -248,7 +248,7 @@ public final class PostgresMetadataStore: MetadataStore {
         try await wrap {
             try await client.query("""
                 INSERT INTO assets (digest, size, media_type, kind, first_stored, last_touched, expanded_size)
-                VALUES (\(asset.digest.description), \(asset.size), \(asset.mediaType), \(asset.kind.rawValue), \(asset.firstStored), \(asset.lastTouched), \(asset.expansion))
+                VALUES (\(asset.digest.description), \(asset.size), \(asset.mediaType), \(asset.kind.stored), \(asset.firstStored), \(asset.lastTouched), \(asset.expansion))
                 ON CONFLICT (digest) DO UPDATE SET last_touched = GREATEST(assets.last_touched, excluded.last_touched),
                     expanded_size = COALESCE(assets.expanded_size, excluded.expanded_size)
                 """, logger: logger)
@@ -260,7 +260,7 @@ public final class PostgresMetadataStore: MetadataStore {
         try await connection.query("""
             INSERT INTO assets (digest, size, media_type, kind, first_stored, last_touched, expanded_size)
             SELECT * FROM unnest(\(assets.map(\.digest.description))::text[], \(assets.map(\.size))::bigint[],
-                                 \(assets.map { $0.mediaType ?? "" })::text[], \(assets.map(\.kind.rawValue))::text[],
+                                 \(assets.map { $0.mediaType ?? "" })::text[], \(assets.map(\.kind.stored))::text[],
                                  \(assets.map(\.firstStored))::bigint[], \(assets.map(\.lastTouched))::bigint[],
                                  \(assets.map(\.expansion))::bigint[])
             ON CONFLICT (digest) DO UPDATE SET last_touched = GREATEST(assets.last_touched, excluded.last_touched),

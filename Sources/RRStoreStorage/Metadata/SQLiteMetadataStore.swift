@@ -158,7 +158,7 @@ public final class SQLiteMetadataStore: MetadataStore {
             INSERT INTO assets (digest, size, media_type, kind, first_stored, last_touched, expanded_size) VALUES (?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT (digest) DO UPDATE SET last_touched = MAX(assets.last_touched, excluded.last_touched),
                 expanded_size = COALESCE(assets.expanded_size, excluded.expanded_size)
-            """, arguments: [asset.digest.sqliteValue, asset.size, asset.mediaType, asset.kind.rawValue, asset.firstStored, asset.lastTouched, asset.expansion])
+            """, arguments: [asset.digest.sqliteValue, asset.size, asset.mediaType, asset.kind.stored, asset.firstStored, asset.lastTouched, asset.expansion])
     }
 
     public func registerUpload(_ asset: AssetRecord, tenant: String) async throws {
