@@ -86,7 +86,7 @@ lines += [
     f"| raw events | {size:,} | 100% |",
     f"| gzip of each session (the corpus files) | {gz:,} | {gz / size:.1%} |",
     f"| rewritten events | {rewritten:,} | {rewritten / size:.1%} |",
-    f"| unique assets ({count:,} files, as stored: uncompressed) | {assets:,} | {assets / size:.1%} |",
+    f"| unique assets ({count:,} files, as stored: gzip level 1 where it pays, as `AssetDirectory` keeps them) | {assets:,} | {assets / size:.1%} |",
     f"| rewritten events + unique assets | {rewritten + assets:,} | {(rewritten + assets) / size:.1%} |",
     f"| the same, each gzipped (`gzip -6`, as a compressing store would keep them) | {rewritten_gz + assets_gz:,} | {(rewritten_gz + assets_gz) / size:.1%} |",
     "",

@@ -11,10 +11,11 @@ public enum StoredEncoding: String, Sendable, CaseIterable {
     /// Compressed bytes are kept only if they are at most this fraction of the original.
     public static let worthwhileRatio = 0.9
 
-    /// The encoding and bytes to store for `bytes`.
-    public static func encode(_ bytes: [UInt8]) throws -> (StoredEncoding, [UInt8]) {
+    /// The encoding and bytes to store for `bytes`. `level` trades time for bytes (the
+    /// service uses 9; bulk offline writes may use less): readers decompress any level.
+    public static func encode(_ bytes: [UInt8], level: Int32 = 9) throws -> (StoredEncoding, [UInt8]) {
         guard bytes.count >= minimumCompressedSize, !bytes.withUnsafeBytes(looksCompressed) else { return (.identity, bytes) }
-        let compressed = try GzipEncoder.compress(bytes, level: 9)
+        let compressed = try GzipEncoder.compress(bytes, level: level)
         guard Double(compressed.count) <= Double(bytes.count) * worthwhileRatio else { return (.identity, bytes) }
         return (.gzip, compressed)
     }

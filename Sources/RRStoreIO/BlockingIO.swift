@@ -29,7 +29,10 @@ final class BlockingThreadPool: Sendable {
         var queue: [@Sendable () -> Void] = []
         var head = 0
         var threads = 0
+        /// Idle threads no submission has claimed yet.
         var idle = 0
+        /// Claims on idle threads not yet taken up by a waking thread.
+        var wakeUps = 0
     }
     private let state = Mutex(State())
     private let wakeUp = Condition()
@@ -44,24 +47,40 @@ final class BlockingThreadPool: Sendable {
     var threadCount: Int { state.withLock { $0.threads } }
 
     func submit(_ work: @escaping @Sendable () -> Void) {
-        let startThread = state.withLock { state -> Bool in
+        enum Action { case wake, start, wait }
+        let action = state.withLock { state -> Action in
             state.queue.append(work)
-            guard state.idle == 0, state.threads < maxThreads else { return false }
+            // Each submission claims its own idle thread: many arriving at once while one
+            // thread is idle must not all count on that one (they would queue behind it).
+            if state.idle > 0 {
+                state.idle -= 1
+                state.wakeUps += 1
+                return .wake
+            }
+            guard state.threads < maxThreads else { return .wait }
             state.threads += 1
-            return true
+            return .start
         }
-        if startThread {
+        switch action {
+        case .start:
             let thread = Thread { [self] in workLoop() }
             thread.name = "rrstore-blocking-io"
             thread.start()
-        } else {
+        case .wake:
             wakeUp.signal()
+        case .wait:
+            break
         }
     }
 
+    /// The next queued work, or nil after marking this thread idle (in one step, so no
+    /// submission can miss it).
     private func take() -> (@Sendable () -> Void)? {
         state.withLock { state in
-            guard state.head < state.queue.count else { return nil }
+            guard state.head < state.queue.count else {
+                state.idle += 1
+                return nil
+            }
             let work = state.queue[state.head]
             state.head += 1
             if state.head > 256 && state.head * 2 > state.queue.count {
@@ -78,12 +97,16 @@ final class BlockingThreadPool: Sendable {
                 work()
                 continue
             }
-            state.withLock { $0.idle += 1 }
-            let signalled = wakeUp.wait(seconds: idleSeconds)
+            _ = wakeUp.wait(seconds: idleSeconds)
             let exit = state.withLock { state -> Bool in
+                // Claimed by a submission (whichever idle thread takes the claim up).
+                if state.wakeUps > 0 {
+                    state.wakeUps -= 1
+                    return false
+                }
                 state.idle -= 1
                 // Idle for the whole wait with nothing queued: this thread is not needed.
-                guard !signalled, state.head >= state.queue.count else { return false }
+                guard state.head >= state.queue.count else { return false }
                 state.threads -= 1
                 return true
             }

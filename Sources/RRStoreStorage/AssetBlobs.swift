@@ -108,8 +108,6 @@ extension AssetBlobs {
 extension BlobKey {
     /// The object holding an asset's bytes as they are (`identity`) or as gzip.
     public static func asset(_ digest: SHA256Digest, _ encoding: StoredEncoding) -> BlobKey {
-        let plain = asset(digest)
-        // Force-try: a valid key plus ".gz" is still valid.
-        return encoding == .identity ? plain : try! BlobKey(plain.rawValue + ".gz")
+        encoding == .identity ? asset(digest) : asset(digest, suffix: ".gz")
     }
 }

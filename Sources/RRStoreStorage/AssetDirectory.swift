@@ -13,16 +13,25 @@ public final class AssetDirectory: AssetSource {
     /// Rehydrating a recording asks for the same snapshot trees and stylesheets again and again.
     private var cache = ByteBoundedCache<SHA256Digest, [UInt8]>(capacityBytes: 16 << 20)
 
-    public init(root: String, batchSize: Int = 1024) throws {
+    /// The gzip level of what is compressed at rest. The service's 9 takes about three
+    /// times as long as the rest of a first rewrite of the corpus (benchmarks/results/
+    /// rewrite-throughput.md); 1 is cheap and still about as small as the service's for
+    /// snapshot JSON, so a cold rewrite stays near its warm speed.
+    public let compressionLevel: Int32
+
+    public init(root: String, batchSize: Int = 1024, compressionLevel: Int32 = 1) throws {
         blobs = try FileBlobStore(root: root, durability: .batched(max(batchSize, 1)))
+        self.compressionLevel = compressionLevel
     }
 
     public var root: String { blobs.root }
 
-    /// Whether the asset is stored or waiting (remembered once seen: repeats cost no `stat`).
-    public func contains(_ digest: SHA256Digest) throws -> Bool {
+    /// Whether the asset is stored or waiting (remembered once seen: repeats cost no `stat`),
+    /// looking under the likely encoding first.
+    public func contains(_ digest: SHA256Digest, likely: @autoclosure () -> StoredEncoding = .identity) throws -> Bool {
         if known.contains(digest) { return true }
-        for encoding in StoredEncoding.allCases where try blobs.info(.asset(digest, encoding)) != nil {
+        let likely = likely()
+        for encoding in [likely, likely == .gzip ? .identity : .gzip] where try blobs.info(.asset(digest, encoding)) != nil {
             known.insert(digest)
             return true
         }
@@ -33,9 +42,9 @@ public final class AssetDirectory: AssetSource {
     /// does) unless already there; returns true if it was new. The caller vouches for the
     /// digest (the rewriter just computed it). Durable after `commit()`.
     @discardableResult
-    public func put(_ digest: SHA256Digest, bytes: UnsafeRawBufferPointer) throws -> Bool {
-        if try contains(digest) { return false }
-        let (encoding, stored) = try StoredEncoding.encode(Array(bytes))
+    public func put(_ digest: SHA256Digest, bytes: UnsafeRawBufferPointer, likely: @autoclosure () -> StoredEncoding = .identity) throws -> Bool {
+        if try contains(digest, likely: likely()) { return false }
+        let (encoding, stored) = try StoredEncoding.encode(Array(bytes), level: compressionLevel)
         _ = try stored.withUnsafeBytes { try blobs.write(.asset(digest, encoding), bytes: $0, createOnly: true) }
         known.insert(digest)
         return true

@@ -85,10 +85,27 @@ public struct BlobKey: Hashable, Comparable, Sendable, CustomStringConvertible {
     public var description: String { rawValue }
     public static func < (a: BlobKey, b: BlobKey) -> Bool { Array(a.rawValue.utf8).lexicographicallyPrecedes(Array(b.rawValue.utf8)) }
 
+    /// A key made of parts known to be valid (hex digits, fixed names), not checked again:
+    /// asset keys are made once per asset on hot paths (a warm `rrstore rewrite` looks up
+    /// thousands).
+    private init(valid rawValue: String) { self.rawValue = rawValue }
+
     public static func asset(_ digest: SHA256Digest) -> BlobKey {
+        asset(digest, suffix: "")
+    }
+
+    /// `asset(digest)` with `suffix` appended (letters and dots only: see the callers).
+    static func asset(_ digest: SHA256Digest, suffix: StaticString) -> BlobKey {
+        var key = "assets/sha256/"
+        key.reserveCapacity(14 + 6 + 64 + 4)
         let hex = digest.hex
-        // Force-try: hex digits and slashes are always a valid key.
-        return try! BlobKey("assets/sha256/\(hex.prefix(2))/\(hex.dropFirst(2).prefix(2))/\(hex)")
+        key += hex.prefix(2)
+        key += "/"
+        key += hex.dropFirst(2).prefix(2)
+        key += "/"
+        key += hex
+        key += "\(suffix)"
+        return BlobKey(valid: key)
     }
 
     /// The chunk holding events `firstEvent ..< firstEvent + count` of a recording. The key

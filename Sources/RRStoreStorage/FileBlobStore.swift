@@ -206,7 +206,9 @@ public final class FileBlobStore: BlobStore {
     /// `head` for callers that are not async.
     public func info(_ key: BlobKey) throws -> BlobInfo? {
         var info = stat()
-        guard stat(currentPath(key), &info) == 0 || stat(path(key), &info) == 0 else {
+        let current = currentPath(key)
+        // A waiting file may have been committed since we looked: then it is under its name.
+        guard stat(current, &info) == 0 || (current != path(key) && stat(path(key), &info) == 0) else {
             if errno == ENOENT || errno == ENOTDIR { return nil }
             throw POSIXFailure.error("stat", path: path(key))
         }

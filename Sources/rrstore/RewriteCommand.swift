@@ -56,7 +56,7 @@ struct RewriteCommand: ParsableCommand {
                 do {
                     try output.write { out in
                         length = try rewriting.rewriteEvent(remainder, into: &out) { asset in
-                            let isNew = try store.put(asset.digest, bytes: asset.bytes)
+                            let isNew = try store.put(asset.digest, bytes: asset.bytes, likely: StoredEncoding.likely(kind: asset.kind, mediaType: asset.reference.mediaType))
                             tally.count(asset, isNew: isNew)
                         }.length
                         out.append(UInt8(ascii: "\n"))

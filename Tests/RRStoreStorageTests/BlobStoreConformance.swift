@@ -184,6 +184,15 @@ struct BlobStoreConformance<Store: BlobStore> {
             #expect(throws: RRStoreError.self) { try BlobKey(bad) }
         }
         #expect(BlobKey.asset(SHA256Digest.hash([1])).rawValue.hasPrefix("assets/sha256/"))
+        // Asset keys are built without the check: they must pass it anyway.
+        for seed in 0..<64 {
+            let digest = SHA256Digest.hash([UInt8(seed)])
+            for encoding in StoredEncoding.allCases {
+                let key = BlobKey.asset(digest, encoding)
+                #expect(try BlobKey(key.rawValue) == key)
+                #expect(key.rawValue == "assets/sha256/\(digest.hex.prefix(2))/\(digest.hex.dropFirst(2).prefix(2))/\(digest.hex)" + (encoding == .gzip ? ".gz" : ""))
+            }
+        }
         #expect(try BlobKey.eventChunk(tenant: "u1", recording: "s-1", firstEvent: 42, count: 7).rawValue == "rrweb/recordings/userId=u1/sessionId=s-1/000000000042-000007.jsonl.gz")
     }
 }

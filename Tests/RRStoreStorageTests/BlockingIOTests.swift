@@ -1,5 +1,5 @@
 import Foundation
-import RRStoreIO
+@testable import RRStoreIO
 import Synchronization
 import Testing
 
@@ -8,9 +8,39 @@ import Testing
     /// once all 24 run at the same time do finish (a width-limited dispatch queue runs a
     /// handful at once, and these would wait out their 20 s).
     @Test func blockedJobsDoNotHoldOthersBack() async throws {
+        try await allRunAtOnce(jobs: 24)
+    }
+
+    /// A burst that arrives while one thread of a pool is idle: each job must claim an idle
+    /// thread or start one, not all count on the same idle one (they did, and queued behind
+    /// it). A pool of its own, so other tests' threads cannot hide the fault.
+    @Test func aBurstWhileAThreadIsIdleGetsAThreadPerJob() async throws {
+        let pool = BlockingThreadPool(maxThreads: 64, idleSeconds: 30)
+        let warmed = Mutex(false)
+        pool.submit { warmed.withLock { $0 = true } }
+        while !warmed.withLock({ $0 }) { usleep(1000) }
+        usleep(20_000)  // the thread is back in its idle wait
+        let jobs = 16
+        let running = Mutex(0), finished = Mutex(0), allMet = Mutex(true)
+        for _ in 0..<jobs {
+            pool.submit {
+                running.withLock { $0 += 1 }
+                let deadline = Date(timeIntervalSinceNow: 5)
+                while running.withLock({ $0 }) < jobs {
+                    if Date() > deadline { allMet.withLock { $0 = false }; break }
+                    usleep(1000)
+                }
+                finished.withLock { $0 += 1 }
+            }
+        }
+        while finished.withLock({ $0 }) < jobs { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(allMet.withLock { $0 }, "all \(jobs) ran at once")
+        #expect(pool.threadCount >= jobs)
+    }
+
+    func allRunAtOnce(jobs: Int) async throws {
         final class Counter: Sendable { let value = Mutex(0) }
         let running = Counter()
-        let jobs = 24
         let outcomes = try await withThrowingTaskGroup(of: Bool.self) { group in
             for _ in 0..<jobs {
                 group.addTask {
