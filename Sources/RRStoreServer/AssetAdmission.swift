@@ -16,26 +16,60 @@ import RRStoreStorage
 struct AssetAdmission {
     let state: ServerState
 
-    /// The expansion of an uploaded asset of `size` bytes with `mentions`, or a 422 saying
-    /// which rule it breaks. `own` is the asset's own digest (a mention of itself is inert).
-    func checkUpload(_ own: SHA256Digest, size: Int, mentions: ReferenceMentions, tenant: String) async throws -> Int {
-        var mentions = mentions
-        mentions.removeMentions(of: own)
-        guard !mentions.counts.isEmpty else { return size }
-        let named = Array(mentions.digests)
-        let held = try await state.metadata.linkedAssets(tenant: tenant, among: named)
-        let unknown = mentions.digests.subtracting(held.keys).sorted()
+    /// An asset about to be linked: its digest, size and what its bytes mention.
+    struct Candidate {
+        var digest: SHA256Digest
+        var size: Int
+        var mentions: ReferenceMentions
+    }
+
+    /// Who is told what when a rule is broken: an upload's client or an events batch's.
+    enum Subject {
+        case upload
+        case events
+
+        var referencing: String { self == .upload ? "this asset references" : "the events reference" }
+        var remedy: String {
+            self == .upload ? "upload those first; nothing was stored"
+                : "upload them with PUT /assets/{digest} (ask POST /assets/missing which) and retry"
+        }
+    }
+
+    /// Checks new assets (an upload is a batch of one; ingest passes what it extracted,
+    /// children before the trees and texts naming them) and the digests a batch's events
+    /// keep as written: every digest named is among the candidates or held by the tenant,
+    /// and no candidate expands past the event size limit. Returns the tenant's records of
+    /// what was named (and, with `lookUpCandidates`, of the candidates) and each
+    /// candidate's expansion; or a 422 saying which rule is broken.
+    func admit(_ candidates: [Candidate], keeping kept: Set<SHA256Digest> = [], lookUpCandidates: Bool, tenant: String,
+               subject: Subject) async throws -> (held: [SHA256Digest: AssetRecord], expansions: [SHA256Digest: Int]) {
+        var mentions: [SHA256Digest: ReferenceMentions] = [:]
+        for candidate in candidates where !candidate.mentions.counts.isEmpty {
+            var own = candidate.mentions
+            own.removeMentions(of: candidate.digest)  // a mention of itself is inert
+            mentions[candidate.digest] = own
+        }
+        let offered = Set(candidates.map(\.digest))
+        let named = kept.union(mentions.values.flatMap(\.digests))
+        let lookup = lookUpCandidates ? named.union(offered) : named
+        let held = lookup.isEmpty ? [:] : try await state.metadata.linkedAssets(tenant: tenant, among: Array(lookup))
+        let unknown = named.subtracting(offered).subtracting(held.keys).sorted()
         if !unknown.isEmpty {
             throw APIError(.unprocessableContent, "unknown_assets",
-                           "this asset references \(unknown.count) asset(s) this tenant has not uploaded, e.g. \(unknown[0]); upload those first; nothing was stored")
+                           "\(subject.referencing) \(unknown.count) asset(s) this tenant has not uploaded, e.g. \(unknown[0]); \(subject.remedy)")
         }
-        let expansion = mentions.expansion(ofAssetOfSize: size, children: held.mapValues(\.expansion))
+        // Expansions bottom-up, in the order given.
+        var expansions: [SHA256Digest: Int] = held.mapValues(\.expansion)
         let limit = state.configuration.limits.maxEventBytes
-        guard expansion <= limit else {
-            throw APIError(.unprocessableContent, "expansion_too_large",
-                           "this asset expands to more than \(limit) bytes (the event size limit) through the assets it references; nothing was stored")
+        for candidate in candidates {
+            let expansion = mentions[candidate.digest]?.expansion(ofAssetOfSize: candidate.size, children: expansions) ?? candidate.size
+            guard expansion <= limit else {
+                throw APIError(.unprocessableContent, "expansion_too_large",
+                               "an asset expands to more than \(limit) bytes (the event size limit) through the assets it references; nothing was stored")
+            }
+            expansions[candidate.digest] = expansion
         }
-        return expansion
+        return (held, expansions)
     }
 
     /// The kind an upload is indexed with: `tree` when its bytes are one JSON object or

@@ -93,7 +93,8 @@ struct AssetRoutes {
                 // the whole may not expand past one event. Checked before anything is written.
                 try await receiveUpload(request, context, digest: digest, store: !proveOnly, memory: memory, spoolSpace: spoolSpace,
                                         checkMentions: linked == nil) { size, mentions in
-                    try await admission.checkUpload(digest, size: size, mentions: mentions, tenant: tenant)
+                    try await admission.admit([.init(digest: digest, size: size, mentions: mentions)], lookUpCandidates: false,
+                                              tenant: tenant, subject: .upload).expansions[digest] ?? size
                 }
             }
         }

@@ -71,31 +71,20 @@ struct EventIngest {
     /// by this tenant; kept tree references name JSON; no event expands past the event
     /// size limit. Returns the tenant's held assets and each extracted asset's expansion.
     private func admit(_ batch: Batch, tenant: String) async throws -> (held: [SHA256Digest: AssetRecord], expansions: [SHA256Digest: Int]) {
-        var mentions: [SHA256Digest: ReferenceMentions] = [:]
-        for (digest, asset) in batch.assets where asset.reference.kind != .dataURI {
+        let candidates = batch.assetOrder.compactMap { digest -> AssetAdmission.Candidate? in
+            guard let asset = batch.assets[digest] else { return nil }
+            var mentions = ReferenceMentions()
             // Decoded image bytes are never parsed for references; everything else may be.
-            var scanner = ReferenceMentions()
-            asset.bytes.withUnsafeBytes { scanner.feed($0) }
-            if !scanner.counts.isEmpty { mentions[digest] = scanner }
-        }
-        let named = batch.kept.union(mentions.values.flatMap(\.digests))
-        let held = try await state.metadata.linkedAssets(tenant: tenant, among: Array(named.union(batch.assets.keys)))
-        let unknown = named.subtracting(batch.assets.keys).subtracting(held.keys).sorted()
-        if !unknown.isEmpty {
-            throw APIError(.unprocessableContent, "unknown_assets",
-                           "the events reference \(unknown.count) asset(s) this tenant has not uploaded, e.g. \(unknown[0]); upload them with PUT /assets/{digest} (ask POST /assets/missing which) and retry")
+            if asset.reference.kind != .dataURI { asset.bytes.withUnsafeBytes { mentions.feed($0) } }
+            return AssetAdmission.Candidate(digest: digest, size: asset.bytes.count, mentions: mentions)
         }
         let admission = AssetAdmission(state: state)
+        let (held, expansions) = try await admission.admit(candidates, keeping: batch.kept, lookUpCandidates: true,
+                                                           tenant: tenant, subject: .events)
         for entry in batch.keptByEvent {
             for reference in entry.references where reference.kind == .tree && batch.assets[reference.digest] == nil {
                 try await admission.requireTree(reference.digest, record: held[reference.digest], tenant: tenant)
             }
-        }
-        // Expansions bottom-up, in the order the rewriter handed the assets over.
-        var expansions: [SHA256Digest: Int] = held.mapValues(\.expansion)
-        for digest in batch.assetOrder {
-            guard let asset = batch.assets[digest] else { continue }
-            expansions[digest] = mentions[digest]?.expansion(ofAssetOfSize: asset.bytes.count, children: expansions) ?? asset.bytes.count
         }
         let limit = state.configuration.limits.maxEventBytes
         for entry in batch.keptByEvent {
