@@ -61,7 +61,7 @@ let package = Package(
         // HTTP over libcurl (connections reused) and the one retry policy, for every client
         // rrstore has: S3, the service client, JWKS fetches.
         .target(name: "RRStoreHTTP", dependencies: ["RRStoreCore", "RRStoreIO", "CCurl"]),
-        // Where bytes live: content-addressed asset directories (and, later, S3 and databases).
+        // Where bytes live: blob stores (files, S3), the asset layout over them, metadata stores.
         .target(
             name: "RRStoreStorage",
             dependencies: [

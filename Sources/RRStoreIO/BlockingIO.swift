@@ -1,4 +1,5 @@
 import Foundation
+import RRStoreCore
 import Synchronization
 
 /// Runs blocking work (file I/O, fsync, libcurl transfers) off Swift's cooperative thread
@@ -26,8 +27,7 @@ public enum BlockingIO {
 
 final class BlockingThreadPool: Sendable {
     private struct State {
-        var queue: [@Sendable () -> Void] = []
-        var head = 0
+        var queue = FIFOQueue<@Sendable () -> Void>()
         var threads = 0
         /// Idle threads no submission has claimed yet.
         var idle = 0
@@ -77,15 +77,9 @@ final class BlockingThreadPool: Sendable {
     /// submission can miss it).
     private func take() -> (@Sendable () -> Void)? {
         state.withLock { state in
-            guard state.head < state.queue.count else {
+            guard let work = state.queue.popFirst() else {
                 state.idle += 1
                 return nil
-            }
-            let work = state.queue[state.head]
-            state.head += 1
-            if state.head > 256 && state.head * 2 > state.queue.count {
-                state.queue.removeFirst(state.head)
-                state.head = 0
             }
             return work
         }
@@ -106,7 +100,7 @@ final class BlockingThreadPool: Sendable {
                 }
                 state.idle -= 1
                 // Idle for the whole wait with nothing queued: this thread is not needed.
-                guard state.head >= state.queue.count else { return false }
+                guard state.queue.isEmpty else { return false }
                 state.threads -= 1
                 return true
             }

@@ -1,3 +1,4 @@
+import RRStoreCore
 import Synchronization
 
 /// At most `limit` bodies at a time; the rest wait their turn (FIFO). Bounds the memory of
@@ -6,8 +7,7 @@ import Synchronization
 final class AsyncLimiter: Sendable {
     private struct State {
         var available: Int
-        var waiters: [CheckedContinuation<Void, Never>] = []
-        var head = 0
+        var waiters = FIFOQueue<CheckedContinuation<Void, Never>>()
     }
     private let state: Mutex<State>
 
@@ -19,7 +19,7 @@ final class AsyncLimiter: Sendable {
     }
 
     /// Callers waiting for a permit now.
-    var waiting: Int { state.withLock { $0.waiters.count - $0.head } }
+    var waiting: Int { state.withLock { $0.waiters.count } }
 
     func withPermit<T>(_ body: () async throws -> T) async throws -> T {
         await acquire()
@@ -43,15 +43,9 @@ final class AsyncLimiter: Sendable {
 
     private func release() {
         let next = state.withLock { state -> CheckedContinuation<Void, Never>? in
-            guard state.head < state.waiters.count else {
+            guard let waiter = state.waiters.popFirst() else {
                 state.available += 1
                 return nil
-            }
-            let waiter = state.waiters[state.head]
-            state.head += 1
-            if state.head > 64 && state.head * 2 > state.waiters.count {
-                state.waiters.removeFirst(state.head)
-                state.head = 0
             }
             return waiter
         }
