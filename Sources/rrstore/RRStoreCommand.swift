@@ -14,28 +14,20 @@ struct RRStoreCommand: AsyncParsableCommand {
 
 /// Runs a command body, turning rrstore errors into one clear line on stderr and exit 1.
 func reportingErrors(_ body: () throws -> Void) throws {
-    do {
-        try body()
-    } catch let error as RRStoreError {
-        printError("rrstore: error: \(error)")
-        throw ExitCode.failure
-    } catch let error as AuthError {
-        printError("rrstore: error: \(error)")
-        throw ExitCode.failure
-    }
+    do { try body() } catch { throw reported(error) }
 }
 
 /// The same for async command bodies.
 func reportingErrors(_ body: () async throws -> Void) async throws {
-    do {
-        try await body()
-    } catch let error as RRStoreError {
-        printError("rrstore: error: \(error)")
-        throw ExitCode.failure
-    } catch let error as AuthError {
-        printError("rrstore: error: \(error)")
-        throw ExitCode.failure
-    }
+    do { try await body() } catch { throw reported(error) }
+}
+
+/// An rrstore or auth error printed as one line (exit 1); anything else passed on for
+/// ArgumentParser to report.
+private func reported(_ error: any Error) -> any Error {
+    guard error is RRStoreError || error is AuthError else { return error }
+    printError("rrstore: error: \(error)")
+    return ExitCode.failure
 }
 
 func printError(_ message: String) {

@@ -13,9 +13,7 @@ import RRStoreTestSupport
 
     @Test(arguments: TestStores.available)
     func recordingsAreCreatedListedNewestFirstAndPaginated(stores kind: TestStores) async throws {
-        let stores = try await SharedStores(kind)
-        try await withServer(stores) { server in
-            let client = server.client
+        try await withServer(kind) { server, client in
             let generated = try await client.createRecording()
             #expect(generated.id.count == 26)
             let put = try await client.send("PUT", "/recordings/mine-1", headers: [("Content-Type", "application/json")], body: .bytes(bytes("{}")))
@@ -82,9 +80,7 @@ import RRStoreTestSupport
 
     @Test(arguments: TestStores.available)
     func everyBodyShapeIsAcceptedAndARetriedBatchCountsOnce(stores kind: TestStores) async throws {
-        let stores = try await SharedStores(kind)
-        try await withServer(stores) { server in
-            let client = server.client
+        try await withServer(kind) { server, client in
             _ = try await client.createRecording(id: "shapes")
             let e1 = #"{"type":4,"data":{"href":"https://example.com/","width":1280,"height":720},"timestamp":1}"#
             let e2 = #"{"type":3, "data": {"source":2,"type":1,"id":5}, "timestamp":2.50}"#
@@ -108,9 +104,7 @@ import RRStoreTestSupport
 
     @Test(arguments: TestStores.available)
     func badInputIsRejectedClearlyAndStoresNothing(stores kind: TestStores) async throws {
-        let stores = try await SharedStores(kind)
-        try await withServer(stores, configure: { $0.limits.maxBodyBytes = 1 << 20; $0.limits.maxEventsPerBatch = 50 }) { server in
-            let client = server.client
+        try await withServer(kind, configure: { $0.limits.maxBodyBytes = 1 << 20; $0.limits.maxEventsPerBatch = 50 }) { server, client in
             _ = try await client.createRecording(id: "strict")
             let good = #"{"type":4,"data":{},"timestamp":1}"#
             func post(_ body: [UInt8], _ headers: [(String, String)] = [("Content-Type", "application/json")]) async throws -> CurlResponse {
@@ -236,9 +230,7 @@ import RRStoreTestSupport
 
     @Test(arguments: TestStores.available)
     func clientRewrittenEventsKeepTheirReferences(stores kind: TestStores) async throws {
-        let stores = try await SharedStores(kind)
-        try await withServer(stores) { server in
-            let client = server.client
+        try await withServer(kind) { server, client in
             _ = try await client.createRecording(id: "pre")
             let image = "data:image/png;base64," + Base64.encode(Self.png + Array(repeating: 9, count: 3000))
             let raw = bytes(#"{"type":2,"data":{"node":{"attributes":{"rr_dataURL":"\#(image)"}}},"timestamp":1}"#)

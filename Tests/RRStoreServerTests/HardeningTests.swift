@@ -26,9 +26,7 @@ import RRStoreTestSupport
 
     @Test(arguments: TestStores.available)
     func requestBytesThatTrappedNowGet4xx(stores kind: TestStores) async throws {
-        let stores = try await SharedStores(kind)
-        try await withServer(stores) { server in
-            let client = server.client
+        try await withServer(kind) { server, client in
             _ = try await client.createRecording(id: "x")
             // `Content-Type;` (an empty value: curl's own syntax for it) trapped in the media type parser.
             let empty = try await RawHTTP.exchange(server.url, "POST /recordings/x/events HTTP/1.1\r\nHost: a\r\nContent-Type:\r\nContent-Length: 2\r\n\r\n[]")
@@ -161,9 +159,7 @@ import RRStoreTestSupport
 
     @Test(arguments: TestStores.available)
     func smallerFindings(stores kind: TestStores) async throws {
-        let stores = try await SharedStores(kind)
-        try await withServer(stores) { server in
-            let client = server.client
+        try await withServer(kind) { server, client in
             _ = try await client.createRecording(id: "r")
             // An idempotency key reused for another body is refused, not silently dropped.
             let first = Array(#"[{"type":4,"data":{},"timestamp":1}]"#.utf8)

@@ -103,5 +103,14 @@ func withServer<T: Sendable>(
     }
 }
 
+/// `withServer` on a fresh pair of stores of `kind`, handing over the server's client too.
+func withServer<T: Sendable>(
+    _ kind: TestStores,
+    configure: (inout ServerConfiguration) -> Void = { _ in },
+    _ body: @Sendable (RunningServer, RRStoreClient) async throws -> T
+) async throws -> T {
+    try await withServer(try await SharedStores(kind), configure: configure) { server in try await body(server, server.client) }
+}
+
 func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
 
