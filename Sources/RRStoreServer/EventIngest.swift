@@ -34,8 +34,13 @@ struct EventIngest {
     func commit(_ batch: Batch, tenant: String, recording: String, idempotencyKey: String?,
                 requestDigest: SHA256Digest?) async throws -> AppendOutcome {
         let admitted = try await admit(batch, tenant: tenant)
-        guard try await state.metadata.recording(tenant: tenant, id: recording) != nil else {
-            throw APIError.notFound("no recording '\(recording)'")
+        if try await state.metadata.recording(tenant: tenant, id: recording) == nil {
+            // The original client posts its first events before its PUT (which waits for a
+            // screenshot): the events create the tenant's recording unless told not to.
+            guard state.configuration.createOnAppend else {
+                throw APIError.notFound("no recording '\(recording)' (create it with PUT /recordings/{id} first, or run the service with --create-on-append true)")
+            }
+            _ = try await state.metadata.createRecording(RecordingRecord(tenant: tenant, id: recording, createdAt: ServerState.now()))
         }
         // What this tenant holds already needs no write. Anything else is written even if
         // another tenant stored the same bytes (create-only: it is not replaced), so that

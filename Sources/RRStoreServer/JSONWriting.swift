@@ -61,8 +61,21 @@ enum Timestamp {
     }
 }
 
-/// `[A-Za-z0-9._-]{1,128}`: recording ids, tenants, idempotency keys (which also allow `:`).
+/// `[A-Za-z0-9._-]{1,128}`: tenants; recording ids and idempotency keys also allow `:`.
 enum Identifier {
+    /// A recording id: `[A-Za-z0-9._:-]{1,128}`, which takes the original client's
+    /// `<ISO 8601 time>-<uuid>` (`2026-12-01T19:21:32.939Z-3c44…`). Each character is safe
+    /// wherever an id goes: a URL path segment (`:` is a legal path character; `%3A` is
+    /// decoded first), a blob key (`…/sessionId=<id>/…`: the segment starts with
+    /// `sessionId=`, so `.` and `..` cannot name a directory, and there is no `/`), an S3
+    /// key (SigV4 percent-encodes `:`), a file name on Linux filesystems, and a bound
+    /// SQLite/PostgreSQL parameter. `/`, `%`, `\`, spaces, NUL and non-ASCII stay refused.
+    static func isValidRecordingID(_ id: Substring) -> Bool {
+        isValid(id, extra: UInt8(ascii: ":"))
+    }
+
+    static let recordingIDRule = "recording ids are 1 to 128 of A-Z a-z 0-9 . _ : -"
+
     static func isValid(_ id: Substring, extra: UInt8? = nil) -> Bool {
         let bytes = id.utf8
         guard (1...128).contains(bytes.count) else { return false }
@@ -81,8 +94,8 @@ enum Identifier {
 
     static func recording(_ context: RRStoreRequestContext) throws -> String {
         let id = parameter("id", context)
-        guard isValid(Substring(id)) else {
-            throw APIError.badRequest("invalid_id", "recording ids are 1 to 128 of A-Z a-z 0-9 . _ -; got '\(id.prefix(140))'")
+        guard isValidRecordingID(Substring(id)) else {
+            throw APIError.badRequest("invalid_id", "\(recordingIDRule); got '\(id.prefix(140))'")
         }
         return id
     }

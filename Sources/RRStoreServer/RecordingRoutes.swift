@@ -39,8 +39,8 @@ struct RecordingRoutes {
                 throw APIError.badRequest("invalid_body", "the body must be a JSON object like {\"id\": \"...\", \"screenshot\": \"data:image/png;base64,...\"} (\(error))")
             }
         }
-        if let bodyID = body.id, !Identifier.isValid(Substring(bodyID)) {
-            throw APIError.badRequest("invalid_id", "recording ids are 1 to 128 of A-Z a-z 0-9 . _ -; got '\(bodyID.prefix(140))'")
+        if let bodyID = body.id, !Identifier.isValidRecordingID(Substring(bodyID)) {
+            throw APIError.badRequest("invalid_id", "\(Identifier.recordingIDRule); got '\(bodyID.prefix(140))'")
         }
         if let pathID, let bodyID = body.id, bodyID != pathID {
             throw APIError.badRequest("id_mismatch", "the body's id '\(bodyID)' differs from the path's '\(pathID)'")
@@ -49,7 +49,9 @@ struct RecordingRoutes {
         let id = pathID ?? body.id ?? Self.generateID()
         let (record, created) = try await state.metadata.createRecording(RecordingRecord(tenant: context.tenant, id: id, createdAt: ServerState.now()))
         var stored = record
-        if created, let screenshot {
+        // A recording its events created (`createOnAppend`) gets its screenshot from the
+        // client's later PUT; one that has a screenshot keeps it.
+        if created || record.screenshot == nil, let screenshot {
             stored = try await store(screenshot, tenant: context.tenant, id: id) ?? record
         }
         var headers: HTTPFields = [:]
@@ -168,7 +170,7 @@ struct RecordingRoutes {
     static func parseCursor(_ text: String) -> RecordingCursor? {
         guard let dash = text.firstIndex(of: "-"), let createdAt = Int64(text[..<dash]) else { return nil }
         let id = text[text.index(after: dash)...]
-        guard Identifier.isValid(id) else { return nil }
+        guard Identifier.isValidRecordingID(id) else { return nil }
         return RecordingCursor(createdAt: createdAt, id: String(id))
     }
 

@@ -17,6 +17,9 @@ public struct ServerConfiguration: Sendable {
     public var publicBaseURL = ""
     /// Where large uploads wait while they are hashed (removed after each request).
     public var spoolDirectory = "/tmp"
+    /// Whether events posted for a recording the tenant does not have create it (the
+    /// original client posts events before its `PUT /recordings/{id}`).
+    public var createOnAppend = true
     /// The tenant of every request while auth is off.
     public var localTenant = "local"
     /// Who may call, as which tenant (`none`: everyone, as the local tenant).

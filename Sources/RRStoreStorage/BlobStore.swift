@@ -78,7 +78,7 @@ public struct BlobKey: Hashable, Comparable, Sendable, CustomStringConvertible {
 
     static let allowed: [Bool] = {
         var table = [Bool](repeating: false, count: 256)
-        for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!-_.*'()=/".utf8 { table[Int(c)] = true }
+        for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!-_.*'()=:/".utf8 { table[Int(c)] = true }
         return table
     }()
 

@@ -164,9 +164,15 @@ final class JWKSServer: Sendable {
                     let response = try await bob.send(method, path)
                     #expect(response.status == 404, "\(method) \(path)")
                 }
-                let append = try await bob.send("POST", "/recordings/shared-name/events", headers: [("Content-Type", "application/json")], body: .bytes(event))
-                #expect(append.status == 404)
                 #expect(try await bob.listRecordings().recordings.isEmpty)
+                // Events for an id bob does not have create bob's own recording of that name
+                // (create on append), never touching alice's.
+                let bobsEvent = Array(#"{"type":4,"data":{"href":"https://bob.example/"},"timestamp":2}"#.utf8)
+                let append = try await bob.send("POST", "/recordings/shared-name/events", headers: [("Content-Type", "application/json")], body: .bytes(bobsEvent))
+                #expect(append.status == 202)
+                #expect(try await bob.readEvents("shared-name") == bobsEvent + [0x0A])
+                #expect(try await alice.readEvents("shared-name") == event + [0x0A], "alice's recording is as it was")
+                #expect(try await bob.listRecordings().recordings.map(\.id) == ["shared-name"])
                 #expect(try await alice.listRecordings().recordings.map(\.id) == ["shared-name"])
 
                 // The have-set does not tell bob what alice stored, nor does an upload's status.
@@ -201,9 +207,10 @@ final class JWKSServer: Sendable {
                                                 body: .bytes(sneaky))
                 #expect(posted.status == 422 && errorCode(posted) == "unknown_assets")
 
-                // Deleting is alice's alone.
+                // Deleting is each tenant's own: bob's delete takes his recording of that name only.
+                #expect(try await bob.deleteRecording("shared-name"))
                 #expect(try await bob.send("DELETE", "/recordings/shared-name").status == 404)
-                #expect(try await alice.recording("shared-name") != nil)
+                #expect(try await alice.recording("shared-name")?.eventCount == 1)
                 #expect(try await alice.deleteRecording("shared-name"))
             }
         }

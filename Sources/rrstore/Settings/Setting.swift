@@ -76,6 +76,17 @@ extension Setting {
         }
     }
 
+    static func boolean(_ flag: String, _ path: WritableKeyPath<Root, Bool>, example: Bool, _ meaning: String) -> Setting {
+        Setting(flag, "true|false", example: "\(example)", meaning, show: { "\($0[keyPath: path])" }) { root, values, origin in
+            let text = (values.last ?? "").lowercased()
+            switch text {
+            case "true", "1", "yes", "on": root[keyPath: path] = true
+            case "false", "0", "no", "off": root[keyPath: path] = false
+            default: throw ValidationError("\(origin) must be true or false, not '\(text)'")
+            }
+        }
+    }
+
     static func text(_ flag: String, _ path: WritableKeyPath<Root, String>, _ placeholder: String, example: String, _ meaning: String,
                      check: @escaping (String, String) throws -> Void = { _, _ in }) -> Setting {
         Setting(flag, placeholder, example: example, meaning, show: { $0[keyPath: path] }) { root, values, origin in
