@@ -16,6 +16,8 @@ struct EventReader: Sendable {
     let tenant: String
     let record: RecordingRecord
     let pieceBytes: Int
+    /// Each event as the original system's line, `{"sessionId", "rrwebEvent", "sequence"}`.
+    var originalForm = false
 
     private var next = 0
     private var chunks: [ChunkRecord]?
@@ -39,7 +41,13 @@ struct EventReader: Sendable {
         var out: [UInt8] = []
         while next < record.eventCount && out.count < pieceBytes {
             let event = try await nextEvent()
+            if originalForm {
+                out += Array(#"{"sessionId":"#.utf8)
+                JSONWriter.appendQuoted(record.id, to: &out)
+                out += Array(#","rrwebEvent":"#.utf8)
+            }
             try await rehydrate(event, into: &out)
+            if originalForm { out += Array(#","sequence":\#(self.next)}"#.utf8) }
             out.append(UInt8(ascii: "\n"))
             self.next += 1
         }

@@ -22,6 +22,13 @@ struct JSONWriter {
     }
 
     mutating func string(_ text: String) { value(); appendString(text) }
+
+    /// `text` as a JSON string, appended to `out`.
+    static func appendQuoted(_ text: String, to out: inout [UInt8]) {
+        var writer = JSONWriter()
+        writer.string(text)
+        out += writer.bytes
+    }
     mutating func number(_ n: Int) { value(); bytes += Array(String(n).utf8) }
     mutating func bool(_ b: Bool) { value(); bytes += Array((b ? "true" : "false").utf8) }
     mutating func null() { value(); bytes += Array("null".utf8) }

@@ -78,6 +78,7 @@ struct RecordingRoutes {
         // One more than asked tells whether there is a next page.
         let page = try await state.metadata.listRecordings(tenant: context.tenant, limit: limit + 1, after: cursor)
         let shown = page.prefix(limit)
+        if try ReadForm.from(request, state.configuration) == .original { return try await originalListing(shown) }
         var writer = JSONWriter()
         writer.beginArray()
         for record in shown { Self.write(record, to: &writer) }

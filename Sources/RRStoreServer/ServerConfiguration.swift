@@ -17,6 +17,12 @@ public struct ServerConfiguration: Sendable {
     public var publicBaseURL = ""
     /// Where large uploads wait while they are hashed (removed after each request).
     public var spoolDirectory = "/tmp"
+    /// The form of reads when a request does not choose one (`?format=`): rrstore's own,
+    /// or the original system's (events as `{"sessionId", "rrwebEvent", "sequence"}` lines,
+    /// the listing as DynamoDB's `{"Items": [...]}`), so its viewer works unchanged.
+    public var apiCompat: APICompat = .rrstore
+    public enum APICompat: String, Sendable, CaseIterable { case rrstore, original }
+
     /// Whether events posted for a recording the tenant does not have create it (the
     /// original client posts events before its `PUT /recordings/{id}`).
     public var createOnAppend = true

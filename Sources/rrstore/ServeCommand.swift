@@ -23,6 +23,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: S.table.help("port")) var port: String?
     @Option(name: .customLong("cors-origin"), help: S.table.help("cors-origin")) var corsOrigin: [String] = []
     @Option(help: S.table.help("public-url")) var publicURL: String?
+    @Option(help: S.table.help("api-compat")) var apiCompat: String?
     @Option(help: S.table.help("create-on-append")) var createOnAppend: String?
     @Option(help: S.table.help("flush-bytes")) var flushBytes: String?
     @Option(help: S.table.help("flush-age")) var flushAge: String?

@@ -59,4 +59,45 @@ import RRStoreTestSupport
             }
         }
     }
+
+    /// The original viewer's reads: events as `{"sessionId", "rrwebEvent", "sequence"}` lines
+    /// (it takes `.rrwebEvent` of each) and the listing as DynamoDB's `Items`; asked for by
+    /// `?format=original`, or by default with `--api-compat original`.
+    @Test(arguments: TestStores.available)
+    func theOriginalViewersReadsAreAnsweredInItsForm(stores kind: TestStores) async throws {
+        try await withServer(kind, configure: { $0.apiCompat = .original }) { server, client in
+            let id = Self.originalID
+            let events = (0..<5).map { #"{"type":3,"data":{"source":1,"positions":[{"x":\#($0),"y":2}]},"timestamp":\#(10 + $0)}"# }
+            _ = try await client.appendRawEvents(id, body: bytes("[" + events.joined(separator: ",") + "]"))
+            let jpeg: [UInt8] = [0xFF, 0xD8, 0xFF, 0xE0] + Array(repeating: 3, count: 100)
+            _ = try await client.send("PUT", "/recordings/\(id)", headers: [("Content-Type", "application/json")],
+                                      body: .bytes(bytes(#"{"screenshot":"data:image/jpeg;base64,\#(Base64.encode(jpeg))"}"#)))
+            for path in ["/recordings/\(id)/events", "/recordings/\(id)/events?format=original"] {
+                let answer = try await client.send("GET", path)
+                #expect(answer.status == 200)
+                let lines = String(decoding: answer.body, as: UTF8.self).split(separator: "\n")
+                #expect(lines.count == events.count, "\(path)")
+                for (index, line) in lines.enumerated() {
+                    let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+                    #expect(object["sessionId"] as? String == id)
+                    #expect(object["sequence"] as? Int == index)
+                    let event = try #require(object["rrwebEvent"] as? [String: Any])
+                    #expect(event["timestamp"] as? Int == 10 + index, "\(path): .rrwebEvent is the event")
+                }
+            }
+            let own = try await client.send("GET", "/recordings/\(id)/events?format=rrstore")
+            #expect(own.body == bytes(events.joined(separator: "\n") + "\n"), "rrstore's own form, asked for")
+            #expect(try await client.send("GET", "/recordings/\(id)/events?format=x").status == 400)
+
+            let listing = try await client.send("GET", "/recordings")
+            let scan = try #require(try JSONSerialization.jsonObject(with: Data(listing.body)) as? [String: Any])
+            let items = try #require(scan["Items"] as? [[String: [String: String]]])
+            #expect(items.count == 1)
+            #expect(items.first?["sessionId"]?["S"] == id)
+            #expect(items.first?["createdAt"]?["N"].flatMap { Int64($0) }.map { $0 > 1_700_000_000_000 } == true)
+            #expect(items.first?["screenshot"]?["S"] == "data:image/jpeg;base64,\(Base64.encode(jpeg))")
+            let plain = try await client.send("GET", "/recordings?format=rrstore")
+            #expect((try JSONSerialization.jsonObject(with: Data(plain.body)) as? [[String: Any]])?.first?["id"] as? String == id)
+        }
+    }
 }

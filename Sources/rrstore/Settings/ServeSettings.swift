@@ -19,6 +19,8 @@ enum ServeSettings {
                 show: { $0.server.corsOrigins.joined(separator: ",") }) { root, values, _ in root.server.corsOrigins = values },
         .text("public-url", \.server.publicBaseURL, "URL", example: "https://rrstore.example",
               "prefix of asset links in `assets=url` reads (`<URL>/assets/sha256:<hex>`); empty: relative links"),
+        .choice("api-compat", \.server.apiCompat, example: .original,
+                "the form of reads that do not ask for one (`?format=`): `original` answers events and the listing as the replaced system did, for its viewer"),
         .boolean("create-on-append", \.server.createOnAppend, example: false,
                  "events posted for a recording the tenant does not have create it (as the original backend accepted them); `false`: 404"),
         .integer("flush-bytes", \.server.flush.chunkBytes, in: 1...bytes.upperBound, example: 1 << 20,
