@@ -22,7 +22,18 @@ struct CrossOriginMiddleware: RouterMiddleware {
 
     func handle(_ request: Request, context: RRStoreRequestContext,
                 next: (Request, RRStoreRequestContext) async throws -> Response) async throws -> Response {
-        guard let origin = request.headers[.origin] else { return try await next(request, context) }
+        guard let origin = request.headers[.origin] else {
+            // Answers without an Origin are cached too (assets are `immutable`), and a page
+            // may later load the same URL with CORS (an `<img crossorigin>`): with `*` they
+            // carry it already; with listed origins they say the answer varies by Origin.
+            var response = try await next(request, context)
+            if anyOrigin {
+                response.headers[.accessControlAllowOrigin] = "*"
+                response.headers[.accessControlExposeHeaders] = Self.exposeHeaders
+            }
+            if !origins.isEmpty { response.headers.append(HTTPField(name: .vary, value: "Origin")) }
+            return response
+        }
         let listed = origins.contains(origin)
         let allowed = listed || anyOrigin
         if request.method == .options, request.headers[.accessControlRequestMethod] != nil {
@@ -42,6 +53,7 @@ struct CrossOriginMiddleware: RouterMiddleware {
             response = try error.response(from: request, context: context)
         }
         if allowed { decorate(&response.headers, origin: origin, listed: listed) }
+        if !listed && !origins.isEmpty { response.headers.append(HTTPField(name: .vary, value: "Origin")) }
         return response
     }
 

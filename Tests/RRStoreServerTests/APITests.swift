@@ -323,11 +323,27 @@ import RRStoreTestSupport
             #expect(stranger.header("access-control-allow-origin") == nil)
             let error = try await client.send("GET", "/recordings/none", headers: [("Origin", "https://app.example")])
             #expect(error.status == 404 && error.header("access-control-allow-origin") == "https://app.example", "errors carry CORS headers too")
+            // An asset fetched first without an Origin, then with one: both answers say they
+            // vary by Origin, so a cached copy never serves a CORS load it does not fit.
+            _ = try await client.createRecording(id: "c")
+            let image = Self.png + Array(repeating: 5, count: 3000)
+            _ = try await client.appendRawEvents("c", body: bytes(#"[{"type":2,"data":{"a":"data:image/png;base64,\#(Base64.encode(image))"},"timestamp":1}]"#))
+            let path = "/assets/\(SHA256Digest.hash(image))"
+            let plain = try await client.send("GET", path)
+            #expect(plain.status == 200 && plain.header("vary")?.contains("Origin") == true)
+            let cors = try await client.send("GET", path, headers: [("Origin", "https://app.example")])
+            #expect(cors.header("vary")?.contains("Origin") == true && cors.header("access-control-allow-origin") == "https://app.example")
+            let other = try await client.send("GET", path, headers: [("Origin", "https://evil.example")])
+            #expect(other.header("vary")?.contains("Origin") == true && other.header("access-control-allow-origin") == nil)
         }
         try await withServer(stores, configure: { $0.corsOrigins = ["*"] }) { server in
             let any = try await server.client.send("GET", "/healthz", headers: [("Origin", "https://anywhere.example")])
             #expect(any.header("access-control-allow-origin") == "*")
             #expect(any.header("access-control-allow-credentials") == nil, "no credentials with a wildcard")
+            // With `*`, every answer carries it, asked with an Origin or not (a cached copy
+            // then serves a later CORS load of the same asset).
+            let plain = try await server.client.send("GET", "/healthz")
+            #expect(plain.header("access-control-allow-origin") == "*")
         }
     }
 

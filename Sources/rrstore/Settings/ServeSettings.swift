@@ -15,7 +15,7 @@ enum ServeSettings {
         .text("host", \.server.host, "ADDR", example: "0.0.0.0", "address to listen on"),
         .integer("port", \.server.port, "PORT", in: 0...65_535, example: 9090, "port; 0 picks a free one (the start line says which)"),
         Setting("cors-origin", variable: "RRSTORE_CORS_ORIGINS", "ORIGIN", example: "https://app.example", repeatable: true,
-                "a browser origin allowed to call the API, or `*` for any (credentials only for listed origins)",
+                "a browser origin allowed to call the API, or `*` for any (credentials only for listed origins). With `*` every answer carries `Access-Control-Allow-Origin: *`; with listed origins every answer says `Vary: Origin`, so cached assets never fail a later CORS load",
                 show: { $0.server.corsOrigins.joined(separator: ",") }) { root, values, _ in root.server.corsOrigins = values },
         .text("public-url", \.server.publicBaseURL, "URL", example: "https://rrstore.example",
               "prefix of asset links in `assets=url` reads (`<URL>/assets/sha256:<hex>`); empty: relative links"),
