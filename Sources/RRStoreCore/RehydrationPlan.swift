@@ -29,8 +29,7 @@ public struct RehydrationPlan {
     }
 
     public init(event: [UInt8], mode: RehydrateMode, maxDepth: Int = 512) throws {
-        self.mode = mode
-        want(try ReferenceScanner.references(in: event, maxDepth: maxDepth))
+        self = try event.withUnsafeBytes { try RehydrationPlan(event: $0, mode: mode, maxDepth: maxDepth) }
     }
 
     /// Whether the event needs no asset at all (it is put back as it is).

@@ -16,8 +16,9 @@ struct EventReader: Sendable {
     let tenant: String
     let record: RecordingRecord
     let pieceBytes: Int
-    /// Each event as the original system's line, `{"sessionId", "rrwebEvent", "sequence"}`.
-    var originalForm = false
+    /// In the original system's form, each line's start, `{"sessionId":"<id>","rrwebEvent":`,
+    /// made once per read (`answerInOriginalForm`).
+    private var originalLineStart: [UInt8]?
 
     private var next = 0
     private var chunks: [ChunkRecord]?
@@ -36,18 +37,22 @@ struct EventReader: Sendable {
         self.pieceBytes = pieceBytes
     }
 
+    /// Answers each event as the original system's line, `{"sessionId", "rrwebEvent", "sequence"}`.
+    mutating func answerInOriginalForm() {
+        var start = Array(#"{"sessionId":"#.utf8)
+        JSONWriter.appendQuoted(record.id, to: &start)
+        start += Array(#","rrwebEvent":"#.utf8)
+        originalLineStart = start
+    }
+
     /// The next piece of about `pieceBytes` of NDJSON, or nil at the end.
     mutating func next() async throws -> [UInt8]? {
         var out: [UInt8] = []
         while next < record.eventCount && out.count < pieceBytes {
             let event = try await nextEvent()
-            if originalForm {
-                out += Array(#"{"sessionId":"#.utf8)
-                JSONWriter.appendQuoted(record.id, to: &out)
-                out += Array(#","rrwebEvent":"#.utf8)
-            }
+            if let originalLineStart { out += originalLineStart }
             try await rehydrate(event, into: &out)
-            if originalForm { out += Array(#","sequence":\#(self.next)}"#.utf8) }
+            if originalLineStart != nil { out += Array(#","sequence":\#(self.next)}"#.utf8) }
             out.append(UInt8(ascii: "\n"))
             self.next += 1
         }

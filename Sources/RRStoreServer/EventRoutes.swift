@@ -100,7 +100,7 @@ struct EventRoutes {
             throw APIError.notFound("no recording '\(id)'")
         }
         var reader = EventReader(state: state, mode: mode, tenant: context.tenant, record: record)
-        reader.originalForm = try ReadForm.from(request, state.configuration) == .original
+        if try ReadForm.from(request, state.configuration) == .original { reader.answerInOriginalForm() }
         // The first piece is read before the status line goes out: a store that fails
         // now gets a proper error answer (503), not a 200 cut short.
         let first = try await reader.next()

@@ -57,7 +57,9 @@ public final class FileBlobStore: BlobStore {
 
     /// Where the key's bytes are now: its waiting file while one is staged.
     private func currentPath(_ key: BlobKey) -> String {
-        staged.withLock { $0[key]?.temporary } ?? path(key)
+        // The service's store (`.eachWrite`) never stages: no lock on its read path.
+        guard durability != .eachWrite else { return path(key) }
+        return staged.withLock { $0[key]?.temporary } ?? path(key)
     }
 
     public func put(_ key: BlobKey, bytes: [UInt8], expecting: BlobExpectation?, createOnly: Bool) async throws -> PutOutcome {

@@ -58,6 +58,17 @@ import RRStoreTestSupport
         #expect(!String(decoding: try CLI.run(["serve", "--print-config"] + flags).stdout, as: UTF8.self).contains("another-example-secret"))
     }
 
+    /// Every option `serve` offers is a declared setting (an option without a declaration
+    /// would be read by nothing), apart from the command's own switches.
+    @Test func serveOffersOnlyDeclaredSettings() throws {
+        let help = try CLI.run(["serve", "--help"])
+        let text = String(decoding: help.stdout, as: UTF8.self) + help.stderr
+        let offered = Set(text.matches(of: /--([a-z0-9][a-z0-9-]*)/).map { String($0.output.1) })
+        let declared = Set(try declarations().map { $0["flag"]! })
+        #expect(offered.subtracting(declared) == ["print-config", "help"], "undeclared options: \(offered.subtracting(declared).sorted())")
+        #expect(declared.isSubset(of: offered), "declared but not offered: \(declared.subtracting(offered).sorted())")
+    }
+
     @Test func aBadValueNamesWhereItCameFrom() throws {
         let fromFlag = try CLI.run(["serve", "--print-config", "--store-timeout", "0"])
         #expect(fromFlag.status != 0)
