@@ -21,6 +21,7 @@ public struct RehydrationPlan {
     /// Bytes supplied so far (each digest once).
     public private(set) var suppliedBytes = 0
     private var requested: Set<SHA256Digest> = []
+    private var sawReferences = false
 
     /// Plans the event `event` (one rewritten JSON value).
     public init(event: UnsafeRawBufferPointer, mode: RehydrateMode, maxDepth: Int = 512) throws {
@@ -32,8 +33,9 @@ public struct RehydrationPlan {
         self = try event.withUnsafeBytes { try RehydrationPlan(event: $0, mode: mode, maxDepth: maxDepth) }
     }
 
-    /// Whether the event needs no asset at all (it is put back as it is).
-    public var needsNothing: Bool { requested.isEmpty }
+    /// Whether the event holds no reference at all: it is put back as it is. (In URL mode an
+    /// event whose references are all links needs no bytes, yet still a rehydrator pass.)
+    public var needsNothing: Bool { !sawReferences }
 
     /// The wanted references, handed over once: fetch them (concurrently, if you like) and
     /// `supply` each; what they name is wanted next. Empty when the plan is complete.
@@ -68,6 +70,7 @@ public struct RehydrationPlan {
     }
 
     private mutating func want(_ references: [AssetReference]) {
+        if !references.isEmpty { sawReferences = true }
         for reference in references where !(reference.kind == .dataURI && !expandsDataURIs) {
             guard requested.insert(reference.digest).inserted else { continue }
             wanted.append(reference)

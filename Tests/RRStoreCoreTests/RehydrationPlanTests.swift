@@ -47,6 +47,10 @@ import RRStoreTestSupport
     @Test func anEventWithoutReferencesNeedsNothingAndACorruptTreeIsNamed() throws {
         let plain = try RehydrationPlan(event: bytes(#"{"type":4,"data":{"href":"x"}}"#), mode: .inline)
         #expect(plain.needsNothing)
+        // URL mode: an event whose only reference becomes a link fetches nothing, but is not
+        // put back as it is (that would leak the reference into the read).
+        let linkOnly = try RehydrationPlan(event: bytes(#"{"src":"rrasset:sha256:\#(sha("x").hex);data:image/png;base64"}"#), mode: .url(base: "https://h"))
+        #expect(!linkOnly.needsNothing)
         let digest = sha("not json {")
         var plan = try RehydrationPlan(event: bytes(#"{"a":"rrtree:sha256:\#(digest.hex)"}"#), mode: .inline)
         let level = plan.takeWanted()
