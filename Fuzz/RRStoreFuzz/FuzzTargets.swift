@@ -60,8 +60,10 @@ enum FuzzTargets {
     /// How a POST body is split into events: every framing the API accepts, in pieces.
     static func framing(_ data: UnsafeRawBufferPointer) {
         for isNDJSON in [false, true] {
-            guard let range = try? EventBatchFraming.eventsRange(in: data, isNDJSON: isNDJSON, recording: "r") else { continue }
+            guard let located = try? EventBatchFraming.locate(in: data, isNDJSON: isNDJSON, recording: "r") else { continue }
+            let range = located.range
             precondition(range.lowerBound >= 0 && range.upperBound <= data.count, "events range outside the body")
+            precondition((located.sequence ?? 0) >= 0, "a negative envelope sequence")
             for piece in [1, 7, 4096] {
                 var stream = EventStream(maxEventSize: 1 << 16)
                 var total = 0

@@ -2,24 +2,38 @@
 /// `events` array of `{"events": [...]}`, or the single `rrwebEvent` of the original
 /// browser client's `{"sessionId", "rrwebEvent", "sequence"}`.
 public enum EventBatchFraming {
+    /// Where a body's events are, and the original client's `sequence` when the body is
+    /// its envelope (its place in the page's order: posts overlap and may arrive out of it).
+    public struct Located: Equatable, Sendable {
+        public var range: Range<Int>
+        public var sequence: Int?
+        public init(range: Range<Int>, sequence: Int? = nil) { self.range = range; self.sequence = sequence }
+    }
+
     /// The byte range of the body that holds the events, as a JSON array or NDJSON.
     public static func eventsRange(in body: UnsafeRawBufferPointer, isNDJSON: Bool, recording: String) throws -> Range<Int> {
+        try locate(in: body, isNDJSON: isNDJSON, recording: recording).range
+    }
+
+    /// The events' byte range and the envelope's `sequence`, if any (a non-negative integer
+    /// of at most 15 digits; anything else is refused, not guessed at).
+    public static func locate(in body: UnsafeRawBufferPointer, isNDJSON: Bool, recording: String) throws -> Located {
         guard let first = body.firstIndex(where: { !isWhitespace($0) }) else {
             throw RRStoreError(.invalidEvent, "the body holds no events; send a JSON array of events, {\"events\": [...]}, or NDJSON")
         }
         // NDJSON, or a JSON array: the stream reads them as they are.
-        guard body[first] == UInt8(ascii: "{"), !isNDJSON else { return first..<body.count }
+        guard body[first] == UInt8(ascii: "{"), !isNDJSON else { return Located(range: first..<body.count) }
         var visitor = TopLevelFields(input: body)
         let end = try JSONParser.parsePrefix(body, visitor: &visitor, maxDepth: 1024)
         if body[end...].contains(where: { !isWhitespace($0) }) {
             // Several objects one after another: NDJSON sent as application/json.
-            return first..<body.count
+            return Located(range: first..<body.count)
         }
         if let events = visitor.fields["events"] {
             guard body[events.lowerBound] == UInt8(ascii: "[") else {
                 throw RRStoreError(.invalidEvent, "\"events\" must be an array of events")
             }
-            return events
+            return Located(range: events, sequence: try sequence(visitor.fields["sequence"], in: body))
         }
         if let event = visitor.fields["rrwebEvent"] {
             if let session = visitor.fields["sessionId"] {
@@ -32,12 +46,22 @@ public enum EventBatchFraming {
             guard body[event.lowerBound] == UInt8(ascii: "{") else {
                 throw RRStoreError(.invalidEvent, "\"rrwebEvent\" must be an event object")
             }
-            return event
+            return Located(range: event, sequence: try sequence(visitor.fields["sequence"], in: body))
         }
         if visitor.fields["type"] != nil {
-            return first..<body.count  // one bare event
+            return Located(range: first..<body.count)  // one bare event
         }
         throw RRStoreError(.invalidEvent, "expected a JSON array of events, {\"events\": [...]}, {\"sessionId\", \"rrwebEvent\"}, an event object, or NDJSON")
+    }
+
+    private static func sequence(_ range: Range<Int>?, in body: UnsafeRawBufferPointer) throws -> Int? {
+        guard let range else { return nil }
+        let digits = body[range]
+        guard (1...15).contains(digits.count), digits.allSatisfy({ (0x30...0x39).contains($0) }) else {
+            throw RRStoreError(.invalidEvent, "\"sequence\" must be a non-negative integer (the event's place in the page's order), not \(String(decoding: digits.prefix(40), as: UTF8.self))")
+        }
+        // At most 15 digits: fits an Int with room to spare.
+        return digits.reduce(0) { $0 * 10 + Int($1 - 0x30) }
     }
 
     @inline(__always)

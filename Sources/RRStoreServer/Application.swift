@@ -22,6 +22,8 @@ public struct ServerState: Sendable {
     let assetCache: AssetCache
     let linkCache = LinkCache()
     let ingestLimiter: AsyncLimiter
+    /// Commits the original client's envelopes in its `sequence` order.
+    let envelopes: EnvelopeSequencer
     /// Request bytes held in memory, all requests together.
     let requestMemory: MemoryBudget
     /// Upload bytes spooled to disk, all requests together.
@@ -39,6 +41,7 @@ public struct ServerState: Sendable {
         self.metrics = metrics
         self.assetCache = AssetCache(capacityBytes: configuration.assetCacheBytes)
         self.ingestLimiter = AsyncLimiter(limit: configuration.limits.maxConcurrentIngest)
+        self.envelopes = EnvelopeSequencer(waitSeconds: configuration.envelopeOrderWaitSeconds)
         self.requestMemory = MemoryBudget(capacity: configuration.limits.requestMemoryBytes)
         self.spoolSpace = MemoryBudget(capacity: configuration.limits.spoolBytes)
         self.connections = ConnectionCount(limit: configuration.limits.maxConnections)

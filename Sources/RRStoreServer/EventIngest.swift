@@ -14,20 +14,23 @@ struct EventIngest {
     /// Rewrites the events of `body` (already un-gzipped) with the core's batch entry point,
     /// after finding them in whichever framing the API accepts. CPU only; no I/O. The copies
     /// it makes are charged to `reservation` as they are made.
-    func rewrite(body: [UInt8], isNDJSON: Bool, keepReferences: Bool, recording: String, reservation: MemoryReservation) throws -> Batch {
+    /// Also returns the envelope's `sequence`, if the body is the original client's envelope.
+    func rewrite(body: [UInt8], isNDJSON: Bool, keepReferences: Bool, recording: String,
+                 reservation: MemoryReservation) throws -> (batch: Batch, sequence: Int?) {
         let limits = state.configuration.limits
         var options = state.configuration.rewrite
         options.keepReferences = keepReferences
-        let batch = try body.withUnsafeBytes { body in
-            let range = try EventBatchFraming.eventsRange(in: body, isNDJSON: isNDJSON, recording: recording)
-            return try EventBatchRewrite.rewrite(UnsafeRawBufferPointer(rebasing: body[range]), options: options,
-                                                 maxEventBytes: limits.maxEventBytes, maxEvents: limits.maxEventsPerBatch,
-                                                 charge: { try reservation.add($0) })
+        let (batch, sequence) = try body.withUnsafeBytes { body in
+            let located = try EventBatchFraming.locate(in: body, isNDJSON: isNDJSON, recording: recording)
+            let batch = try EventBatchRewrite.rewrite(UnsafeRawBufferPointer(rebasing: body[located.range]), options: options,
+                                                      maxEventBytes: limits.maxEventBytes, maxEvents: limits.maxEventsPerBatch,
+                                                      charge: { try reservation.add($0) })
+            return (batch, located.sequence)
         }
         guard !batch.events.isEmpty else {
             throw RRStoreError(.invalidEvent, "the body holds no events")
         }
-        return batch
+        return (batch, sequence)
     }
 
     /// Stores the batch's new assets and appends its events durably.
