@@ -23,6 +23,19 @@ struct CrossOriginMiddleware: RouterMiddleware {
     func handle(_ request: Request, context: RRStoreRequestContext,
                 next: (Request, RRStoreRequestContext) async throws -> Response) async throws -> Response {
         guard let origin = request.headers[.origin] else {
+            if request.method == .options {
+                // What API Gateway's CORS answer gave the original test script (an OPTIONS
+                // without an Origin): the methods and, for any origin, the CORS grant.
+                var response = Response(status: .noContent, headers: [.allow: Self.allowMethods])
+                if anyOrigin {
+                    response.headers[.accessControlAllowOrigin] = "*"
+                    response.headers[.accessControlAllowHeaders] = Self.allowHeaders
+                    response.headers[.accessControlAllowMethods] = Self.allowMethods
+                    response.headers[.accessControlMaxAge] = "600"
+                }
+                if !origins.isEmpty { response.headers.append(HTTPField(name: .vary, value: "Origin")) }
+                return response
+            }
             // Answers without an Origin are cached too (assets are `immutable`), and a page
             // may later load the same URL with CORS (an `<img crossorigin>`): with `*` they
             // carry it already; with listed origins they say the answer varies by Origin.

@@ -41,11 +41,21 @@ struct EventRoutes {
             let limits = state.configuration.limits
             let buffer = try await collectBody(request, context: context, limit: limits.maxBodyBytes,
                                                deadline: limits.bodyDeadlineSeconds, memory: memory)
-            let (batch, requestDigest) = try await state.ingestLimiter.withPermit {
+            let (batch, sequence) = try await state.ingestLimiter.withPermit {
                 try decodeAndRewrite(buffer, gzip: gzip, isNDJSON: isNDJSON, keepReferences: keepReferences, recording: id, memory: memory)
             }
-            return try await EventIngest(state: state).commit(batch, tenant: context.tenant, recording: id,
-                                                             idempotencyKey: idempotencyKey, requestDigest: requestDigest)
+            let ingest = EventIngest(state: state)
+            guard let sequence else {
+                return try await ingest.commit(batch, tenant: context.tenant, recording: id,
+                                               idempotencyKey: idempotencyKey, requestDigest: batch.eventsDigest)
+            }
+            // The original client's envelope: committed in its page's order, and its place
+            // in that order names it, so a retried envelope is stored once.
+            let key = EnvelopeOrder.Key(tenant: context.tenant, recording: id)
+            return try await state.envelopes.inTurn(key, sequence: sequence) {
+                try await ingest.commit(batch, tenant: context.tenant, recording: id,
+                                        idempotencyKey: idempotencyKey ?? "sequence:\(sequence)", requestDigest: batch.eventsDigest)
+            }
         }
         var writer = JSONWriter()
 
@@ -65,10 +75,9 @@ struct EventRoutes {
     }
 
     /// Undoes gzip (charging the decoded bytes to `memory` as they come) and rewrites the
-    /// events; also returns the digest of the events, which an idempotency key is bound to
-    /// (`EventBatchRewrite.eventsDigest`).
+    /// events; also returns the original client's envelope `sequence`, if any.
     private func decodeAndRewrite(_ buffer: ByteBuffer, gzip: Bool, isNDJSON: Bool, keepReferences: Bool, recording: String,
-                                  memory: MemoryReservation) throws -> (EventIngest.Batch, SHA256Digest) {
+                                  memory: MemoryReservation) throws -> (EventIngest.Batch, Int?) {
         let limits = state.configuration.limits
         var body = Array(buffer.readableBytesView)
         if gzip || body.starts(with: [0x1F, 0x8B]) {
@@ -83,9 +92,8 @@ struct EventRoutes {
             try decoder.finish()
             body = decoded
         }
-        let batch = try EventIngest(state: state).rewrite(body: body, isNDJSON: isNDJSON, keepReferences: keepReferences,
-                                                          recording: recording, reservation: memory)
-        return (batch, batch.eventsDigest)
+        return try EventIngest(state: state).rewrite(body: body, isNDJSON: isNDJSON, keepReferences: keepReferences,
+                                                     recording: recording, reservation: memory)
     }
 
     private func read(_ request: Request, _ context: RRStoreRequestContext) async throws -> Response {
@@ -93,7 +101,7 @@ struct EventRoutes {
         let mode: RehydrateMode
         switch request.uri.queryParameters["assets"].map(String.init) {
         case nil, "inline": mode = .inline
-        case "url": mode = .url(base: state.configuration.publicBaseURL, signer: state.authenticator.assetURLSigner(tenant: context.tenant))
+        case "url": mode = .url(base: try AssetLinkBase.resolve(request, state.configuration), signer: state.authenticator.assetURLSigner(tenant: context.tenant))
         case let other?: throw APIError.badRequest("invalid_assets_mode", "assets must be inline or url, not '\(other.prefix(40))'")
         }
         guard let record = try await state.metadata.recording(tenant: context.tenant, id: id) else {

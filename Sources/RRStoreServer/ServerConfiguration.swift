@@ -12,9 +12,12 @@ public struct ServerConfiguration: Sendable {
     public var rewrite = RewriteOptions(recentAssetsBytes: 4 << 20)
     /// Bytes of recently read assets kept in memory across requests.
     public var assetCacheBytes = 64 << 20
-    /// Prefix of asset URLs in `assets=url` reads (`<base>/assets/sha256:<hex>`); empty for
-    /// URLs relative to this server.
+    /// Prefix of asset URLs in `assets=url` reads (`<base>/assets/sha256:<hex>`); empty:
+    /// the scheme and host each request came in on (`AssetLinkBase`).
     public var publicBaseURL = ""
+    /// Whether `assets=url` links take their scheme and host from `X-Forwarded-Proto` /
+    /// `X-Forwarded-Host` (only behind a proxy that sets them) rather than from `Host`.
+    public var trustForwardedHeaders = false
     /// Where large uploads wait while they are hashed (removed after each request).
     public var spoolDirectory = "/tmp"
     /// The form of reads when a request does not choose one (`?format=`): rrstore's own,
@@ -26,6 +29,10 @@ public struct ServerConfiguration: Sendable {
     /// Whether events posted for a recording the tenant does not have create it (the
     /// original client posts events before its `PUT /recordings/{id}`).
     public var createOnAppend = true
+    /// How long an original-client envelope (`{"rrwebEvent", "sequence"}`) waits for the
+    /// envelopes before it in its page's order, so they are stored in the client's order
+    /// even when its posts overlap; 0 stores them in arrival order.
+    public var envelopeOrderWaitSeconds = 2.0
     /// The tenant of every request while auth is off.
     public var localTenant = "local"
     /// Who may call, as which tenant (`none`: everyone, as the local tenant).

@@ -233,7 +233,8 @@ final class JWKSServer: Sendable {
                 for quoted in text.split(separator: "\"") {
                     for piece in quoted.split(separator: "(") {
                         let candidate = String(piece.prefix { $0 != ")" })
-                        if candidate.hasPrefix("/assets/sha256:") { links.append(candidate) }
+                        // Absolute links to this server (the player resolves them from any page).
+                        if candidate.hasPrefix(server.url + "/assets/sha256:") { links.append(String(candidate.dropFirst(server.url.count))) }
                     }
                 }
                 #expect(links.count == 2, "\(text)")

@@ -2,6 +2,7 @@ import Foundation
 import RRStoreClient
 import RRStoreCore
 import RRStoreHTTP
+@testable import RRStoreServer
 import Testing
 import RRStoreTestSupport
 
@@ -98,6 +99,105 @@ import RRStoreTestSupport
             #expect(items.first?["screenshot"]?["S"] == "data:image/jpeg;base64,\(Base64.encode(jpeg))")
             let plain = try await client.send("GET", "/recordings?format=rrstore")
             #expect((try JSONSerialization.jsonObject(with: Data(plain.body)) as? [[String: Any]])?.first?["id"] as? String == id)
+        }
+    }
+
+    /// The original client posts each event on its own, numbered by `sequence`, without
+    /// waiting: they are stored in its order even when they arrive out of it, a retried
+    /// envelope is stored once, and a lost one holds the rest up only for the wait.
+    @Test(arguments: TestStores.available)
+    func envelopesAreStoredInTheClientsOrderAndRetriesCountOnce(stores kind: TestStores) async throws {
+        try await withServer(kind, configure: { $0.envelopeOrderWaitSeconds = 3 }) { _, client in
+            let id = Self.originalID
+            let event = { @Sendable (n: Int) in #"{"type":3,"data":{"source":1,"positions":[{"x":\#(n),"y":2}]},"timestamp":\#(100 + n)}"# }
+            let post = { @Sendable (n: Int) async throws -> CurlResponse in
+                try await client.send("POST", "/recordings/\(id)/events", headers: [("Content-Type", "application/json")],
+                                      body: .bytes(bytes(#"{"sessionId":"\#(id)","rrwebEvent":\#(event(n)),"sequence":\#(n)}"#)))
+            }
+            #expect(try await post(0).status == 202)
+            // 2 arrives before 1 and waits for it; 1 then goes, and 2 after it.
+            async let two = post(2)
+            try await Task.sleep(for: .milliseconds(200))
+            let started = ContinuousClock.now
+            #expect(try await post(1).status == 202)
+            #expect(try await two.status == 202)
+            #expect(ContinuousClock.now - started < .milliseconds(2500), "2 went as soon as 1 was stored, not at its deadline")
+            // A retry of 1 is stored once; the same sequence with other events is a conflict.
+            let retry = try await post(1)
+            #expect(retry.status == 202 && String(decoding: retry.body, as: UTF8.self).contains(#""duplicate":true"#))
+            let other = try await client.send("POST", "/recordings/\(id)/events", headers: [("Content-Type", "application/json")],
+                                              body: .bytes(bytes(#"{"sessionId":"\#(id)","rrwebEvent":\#(event(9)),"sequence":1}"#)))
+            #expect(other.status == 422 && errorCode(other) == "idempotency_conflict")
+            // 3 is lost: 4 waits for it until its deadline, then is stored.
+            let waited = ContinuousClock.now
+            #expect(try await post(4).status == 202)
+            #expect(ContinuousClock.now - waited >= .milliseconds(2900))
+            #expect(try await client.readEvents(id) == bytes([0, 1, 2, 4].map(event).joined(separator: "\n") + "\n"))
+            // A sequence that is not a non-negative integer is refused, naming the field.
+            for bad in ["-1", "1.5", "\"3\"", "null", "1234567890123456"] {
+                let response = try await client.send("POST", "/recordings/\(id)/events", headers: [("Content-Type", "application/json")],
+                                                     body: .bytes(bytes(#"{"rrwebEvent":\#(event(5)),"sequence":\#(bad)}"#)))
+                #expect(response.status == 400 && String(decoding: response.body, as: UTF8.self).contains("sequence"), "\(bad)")
+            }
+        }
+    }
+
+    /// `assets=url` links are absolute, so a player on any page loads them: from
+    /// `--public-url`, else the request's `Host`, or with `--trust-proxy` the proxy's
+    /// `X-Forwarded-Host`/`-Proto` (ignored without it).
+    @Test func urlModeLinksAreAbsolute() async throws {
+        let image = Base64.encode([0x89, 0x50, 0x4E, 0x47] + (0..<6000).map { UInt8(truncatingIfNeeded: $0 &* 7919) })
+        let event = #"{"type":2,"data":{"node":{"type":2,"tagName":"img","attributes":{"rr_dataURL":"data:image/png;base64,\#(image)"},"childNodes":[],"id":1}},"timestamp":1}"#
+        func links(_ configure: (inout ServerConfiguration) -> Void, headers: [(String, String)] = []) async throws -> (String, [String]) {
+            try await withServer(.embedded, configure: configure) { server, client in
+                _ = try await client.appendRawEvents("r", body: bytes("[" + event + "]"))
+                let answer = try await client.send("GET", "/recordings/r/events?assets=url", headers: headers)
+                let text = String(decoding: answer.body, as: UTF8.self)
+                let found = text.split(separator: "\"").filter { $0.contains("/assets/sha256:") }.map(String.init)
+                return (server.url, answer.status == 200 && !found.isEmpty ? found : ["status \(answer.status)", text])
+            }
+        }
+        let (url, plain) = try await links({ _ in })
+        #expect(plain.count == 1 && plain.allSatisfy { $0.hasPrefix(url + "/assets/sha256:") }, "\(plain) \(url)")
+        let (ownURL, untrusted) = try await links({ _ in }, headers: [("X-Forwarded-Host", "evil.example"), ("X-Forwarded-Proto", "https")])
+        #expect(untrusted.count == 1 && untrusted.allSatisfy { $0.hasPrefix(ownURL + "/assets/") }, "forwarded headers are ignored unless trusted")
+        let (_, proxied) = try await links({ $0.trustForwardedHeaders = true },
+                                           headers: [("X-Forwarded-Host", "rr.example.com, inner.proxy"), ("X-Forwarded-Proto", "https")])
+        #expect(proxied.count == 1 && proxied.allSatisfy { $0.hasPrefix("https://rr.example.com/assets/sha256:") }, "\(proxied)")
+        let (_, configured) = try await links({ $0.publicBaseURL = "https://cdn.example/rr"; $0.trustForwardedHeaders = true },
+                                              headers: [("X-Forwarded-Host", "rr.example.com")])
+        #expect(configured.count == 1 && configured.allSatisfy { $0.hasPrefix("https://cdn.example/rr/assets/sha256:") })
+        for host in ["a\"b", "a/b", "a b:1", "[zz]", "h:99999x", ""] {
+            let (_, bad) = try await links({ $0.trustForwardedHeaders = true }, headers: [("X-Forwarded-Host", host + ",x")])
+            #expect(bad.first == "status 400" || host.isEmpty, "\(host)")
+        }
+        #expect(AssetLinkBase.isAuthority("127.0.0.1:8080") && AssetLinkBase.isAuthority("[::1]:80") && AssetLinkBase.isAuthority("rr.example"))
+        #expect(!AssetLinkBase.isAuthority("[::1]x") && !AssetLinkBase.isAuthority("a:") && !AssetLinkBase.isAuthority("a@b"))
+    }
+
+    /// The original `infra/test.sh`, as plain requests: what it gets, and what differs on
+    /// purpose (its `{"screenshot": "asdf"}` is not an image: 400, nothing stored).
+    @Test(arguments: TestStores.available)
+    func theOriginalTestScriptsFlow(stores kind: TestStores) async throws {
+        try await withServer(kind, configure: { $0.corsOrigins = ["*"]; $0.flush.idleSeconds = 0.2 }) { _, client in
+            let id = String((0..<32).map { _ in "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789".randomElement()! })
+            let options = try await client.send("OPTIONS", "/recordings/\(id)")
+            #expect(options.status == 204)
+            #expect(options.header("Access-Control-Allow-Origin") == "*")
+            let put = try await client.send("PUT", "/recordings/\(id)", headers: [("Content-Type", "application/json")], body: .bytes(bytes(#"{"screenshot": "asdf"}"#)))
+            #expect(put.status == 400 && errorCode(put) == "invalid_screenshot", "\(String(decoding: put.body, as: UTF8.self))")
+            #expect(try await client.send("GET", "/recordings/\(id)").status == 404, "the refused PUT stored nothing")
+            #expect(try await client.send("GET", "/recordings").status == 200)
+            let envelope = #"{"sessionId": "\#(id)", "events": [{"type": "load", "timestamp": 1620000000000, "data": {"url": "https://www.example.com"}}]}"#
+            for _ in 0..<3 {
+                let posted = try await client.send("POST", "/recordings/\(id)/events", headers: [("Content-Type", "application/json")], body: .bytes(bytes(envelope)))
+                #expect(posted.status == 202, "\(String(decoding: posted.body, as: UTF8.self))")
+            }
+            #expect(try await client.send("GET", "/recordings/\(id)").status == 200, "the events created the recording")
+            let events = try await client.send("GET", "/recordings/\(id)/events")
+            let text = String(decoding: events.body, as: UTF8.self)
+            #expect(events.status == 200 && text.contains("https://www.example.com"))
+            #expect(text.split(separator: "\n").count == 3, "three posts without a key or sequence are three events")
         }
     }
 }
