@@ -73,8 +73,15 @@ public struct BlobKey: Hashable, Comparable, Sendable, CustomStringConvertible {
         for segment in rawValue.split(separator: "/", omittingEmptySubsequences: false) where segment.isEmpty || segment.first == "." {
             throw RRStoreError(.invalidKey, "blob key '\(rawValue.prefix(100))' has an empty segment or one that starts with '.'")
         }
+        guard !BlobKey.isStageNamespace(rawValue) else {
+            throw RRStoreError(.invalidKey, "blob key '\(rawValue.prefix(100))' is in stages/, where the named release stages keep their blobs")
+        }
         self.rawValue = rawValue
     }
+
+    /// `stages/…` holds the named stages' blobs below the default stage's S3 prefix
+    /// (`StorageConfiguration.stageS3Prefix`): no key of a store may start there.
+    static func isStageNamespace(_ key: String) -> Bool { key.hasPrefix("stages/") }
 
     static let allowed: [Bool] = {
         var table = [Bool](repeating: false, count: 256)

@@ -25,6 +25,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: S.table.help("public-url")) var publicURL: String?
     @Option(help: S.table.help("api-compat")) var apiCompat: String?
     @Option(help: S.table.help("create-on-append")) var createOnAppend: String?
+    @Option(help: S.table.help("envelope-order-wait")) var envelopeOrderWait: String?
+    @Option(help: S.table.help("trust-proxy")) var trustProxy: String?
     @Option(help: S.table.help("flush-bytes")) var flushBytes: String?
     @Option(help: S.table.help("flush-age")) var flushAge: String?
     @Option(help: S.table.help("flush-idle")) var flushIdle: String?
@@ -97,7 +99,7 @@ struct ServeCommand: AsyncParsableCommand {
             let host = configuration.host, serverLogger = logger
             let app = buildApplication(state: state) { port in
                 // One parseable line: scripts started with --port 0 read the port from it.
-                serverLogger.notice("rrstore listening on http://\(host):\(port) (blobs: \(stores.blobBackend.rawValue), metadata: \(stores.metadataBackend.rawValue))")
+                serverLogger.notice("rrstore listening on http://\(host):\(port) (stage: \(stores.stage?.name ?? "default"), blobs: \(stores.blobBackend.rawValue), metadata: \(stores.metadataBackend.rawValue), format \(StoreFormat.current))")
             }
             try await app.runService()
         }

@@ -8,6 +8,7 @@ struct StorageOptions: ParsableArguments {
     typealias S = StorageSettings
     @Option(help: S.table.help("data")) var data: String?
     @Option(help: S.table.help("blob-store")) var blobStore: String?
+    @Option(help: S.table.help("stage")) var stage: String?
     @Option(help: S.table.help("s3-endpoint")) var s3Endpoint: String?
     @Option(help: S.table.help("s3-bucket")) var s3Bucket: String?
     @Option(help: S.table.help("s3-region")) var s3Region: String?

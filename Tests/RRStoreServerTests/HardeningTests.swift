@@ -434,7 +434,8 @@ final class PendingReadCounter: MetadataStore {
         return events
     }
     func run() async throws { try await inner.run() }
-    func migrate() async throws { try await inner.migrate() }
+    func migrate(contract: Bool) async throws { try await inner.migrate(contract: contract) }
+    func storeFormat() async throws -> Int { try await inner.storeFormat() }
     func schemaVersion() async throws -> Int { try await inner.schemaVersion() }
     func createRecording(_ recording: RecordingRecord) async throws -> (record: RecordingRecord, created: Bool) { try await inner.createRecording(recording) }
     func recording(tenant: String, id: String) async throws -> RecordingRecord? { try await inner.recording(tenant: tenant, id: id) }

@@ -12,9 +12,14 @@ import ServiceLifecycle
 /// PostgreSQL, the connection pool) until graceful shutdown or cancellation, so the
 /// service group that runs the server runs the store too, and stops it last.
 public protocol MetadataStore: Service, Sendable {
-    /// Brings the schema to the current version (idempotent; safe with several instances).
-    func migrate() async throws
+    /// Brings the schema to the current version (idempotent; safe with several instances):
+    /// the expand migrations only, or with `contract` the contract ones too
+    /// (`rrstore migrate`; see `StoreFormat`). Throws `StoreFormat.newerFormat` for a store
+    /// in a newer format than this binary's.
+    func migrate(contract: Bool) async throws
     func schemaVersion() async throws -> Int
+    /// The store's format (`StoreFormat`).
+    func storeFormat() async throws -> Int
 
     /// Creates the recording unless `(tenant, id)` exists; returns the stored one either way.
     func createRecording(_ recording: RecordingRecord) async throws -> (record: RecordingRecord, created: Bool)
@@ -257,6 +262,11 @@ enum IdempotencyKeys {
         guard let stored, let requested, stored != requested.description else { return }
         throw RRStoreError(.idempotencyConflict, "Idempotency-Key '\(key)' was used before for a different body; a retry must send the same bytes, and a new batch needs a new key")
     }
+}
+
+extension MetadataStore {
+    /// The expand migrations: what every binary does at start.
+    public func migrate() async throws { try await migrate(contract: false) }
 }
 
 extension RRStoreError {

@@ -14,6 +14,8 @@ import ServiceLifecycle
 public final class PostgresMetadataStore: MetadataStore {
     private let client: PostgresClient
     private let logger: Logger
+    /// The stage's schema, if any.
+    private let schema: String?
     /// Opens when `run()` starts: services start together, and a query that leases a
     /// connection before the pool runs makes PostgresNIO log a warning each time.
     private let poolStarted = Gate()
@@ -24,8 +26,13 @@ public final class PostgresMetadataStore: MetadataStore {
 
     /// `url`: `postgres://user[:password]@host[:port]/database` (TLS off: for loopback or a
     /// private network; put a TLS-terminating proxy in between otherwise).
-    public init(url: String, operationTimeout: Duration = .seconds(30), logger: Logger = Logger(label: "rrstore.postgres")) throws {
-        let configuration = try PostgresMetadataStore.configuration(from: url)
+    /// `schema`: a stage's schema (`Stage.postgresSchema`), which every connection of the
+    /// pool searches first; nil: the database's default (`public`).
+    public init(url: String, schema: String? = nil, operationTimeout: Duration = .seconds(30),
+                logger: Logger = Logger(label: "rrstore.postgres")) throws {
+        var configuration = try PostgresMetadataStore.configuration(from: url)
+        if let schema { configuration.options.additionalStartupParameters = [("search_path", schema)] }
+        self.schema = schema
         self.logger = logger
         self.operationTimeout = operationTimeout
         target = "\(configuration.host ?? "?"):\(configuration.port ?? 5432)"
@@ -69,6 +76,53 @@ public final class PostgresMetadataStore: MetadataStore {
             }
         } catch let error as PSQLError {
             throw RRStoreError(.database, "could not create database \(name): \(String(reflecting: error))")
+        }
+    }
+
+    /// The stages with a schema in the database `url` names, with each one's format.
+    public static func stageSchemas(url: String, logger: Logger = Logger(label: "rrstore.postgres")) async throws -> [(stage: Stage, format: Int?)] {
+        try await withClient(url: url, logger: logger) { client in
+            var stages: [(Stage, Int?)] = []
+            let rows = try await client.query("SELECT schema_name::text FROM information_schema.schemata WHERE schema_name LIKE 'rrstore\\_stage\\_%' ORDER BY 1", logger: logger)
+            for try await schema in rows.decode(String.self) {
+                guard let stage = Stage.fromSchema(schema) else { continue }
+                var format: Int?
+                // The stage's schema name is a safe unquoted identifier (`Stage`).
+                if let found = try? await client.query(PostgresQuery(unsafeSQL: "SELECT format FROM \(schema).rrstore_format WHERE id = 1"), logger: logger) {
+                    for try await value in found.decode(Int.self) { format = value }
+                }
+                stages.append((stage, format))
+            }
+            return stages
+        }
+    }
+
+    /// Drops a stage's schema with everything in it; returns whether there was one.
+    public static func dropStage(_ stage: Stage, url: String, logger: Logger = Logger(label: "rrstore.postgres")) async throws -> Bool {
+        try await withClient(url: url, logger: logger) { client in
+            let schema = stage.postgresSchema
+            let exists = try await client.query("SELECT 1 FROM information_schema.schemata WHERE schema_name = \(schema)", logger: logger).collect().count > 0
+            if exists { try await client.query(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \(schema) CASCADE"), logger: logger) }
+            return exists
+        }
+    }
+
+    /// A client of the database `url` names, running while `body` runs.
+    private static func withClient<T: Sendable>(url: String, logger: Logger, _ body: @Sendable (PostgresClient) async throws -> T) async throws -> T {
+        let client = PostgresClient(configuration: try configuration(from: url), backgroundLogger: logger)
+        do {
+            return try await withThrowingTaskGroup(of: Void.self) { group in
+                let started = Gate()
+                group.addTask {
+                    started.open()
+                    await client.run()
+                }
+                defer { group.cancelAll() }
+                await started.wait()
+                return try await body(client)
+            }
+        } catch let error as PSQLError {
+            throw RRStoreError(.database, "PostgreSQL: \(String(reflecting: error))")
         }
     }
 
@@ -136,21 +190,51 @@ public final class PostgresMetadataStore: MetadataStore {
 
     // MARK: Schema
 
-    public func migrate() async throws {
+    public func migrate(contract: Bool) async throws {
+        let schema = self.schema
         try await transaction { connection in
             // One instance migrates at a time; the others wait, then find nothing to do.
             try await connection.query("SELECT pg_advisory_xact_lock(7265712010)", logger: logger)
+            if let schema {
+                // A stage's schema (a safe unquoted name: `Stage`); the connection's
+                // search_path already names it.
+                try await connection.query(PostgresQuery(unsafeSQL: "CREATE SCHEMA IF NOT EXISTS \(schema)"), logger: logger)
+            }
             try await connection.query("CREATE TABLE IF NOT EXISTS rrstore_schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)", logger: logger)
+            try await connection.query(PostgresQuery(unsafeSQL: StoreFormat.createTable), logger: logger)
             var applied = Set<Int>()
             for try await version in try await connection.query("SELECT version FROM rrstore_schema_migrations", logger: logger).decode(Int.self) {
                 applied.insert(version)
             }
-            for migration in MetadataSchema.migrations(.postgres) where !applied.contains(migration.version) {
+            var stored: Int?
+            for try await format in try await connection.query("SELECT format FROM rrstore_format WHERE id = 1", logger: logger).decode(Int.self) {
+                stored = format
+            }
+            try StoreFormat.check(stored: stored ?? 1, where: "\(target) (schema \(schema ?? "public"))")
+            let migrations = MetadataSchema.migrations(.postgres)
+            let pending = migrations.map(\.version).filter { !applied.contains($0) }.sorted()
+            let plan = StoreFormat.plan(pending: pending, storedFormat: stored, isNew: applied.isEmpty, contract: contract)
+            let now = Int64(Clock.unixSeconds() * 1000)
+            for migration in migrations where plan.apply.contains(migration.version) {
                 for statement in migration.statements {
                     try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
                 }
-                try await connection.query("INSERT INTO rrstore_schema_migrations (version, applied_at) VALUES (\(migration.version), \(Int64(Clock.unixSeconds() * 1000)))", logger: logger)
+                try await connection.query("INSERT INTO rrstore_schema_migrations (version, applied_at) VALUES (\(migration.version), \(now))", logger: logger)
             }
+            try await connection.query("""
+                INSERT INTO rrstore_format (id, format, updated_at) VALUES (1, \(plan.format), \(now))
+                ON CONFLICT (id) DO UPDATE SET format = EXCLUDED.format, updated_at = EXCLUDED.updated_at WHERE rrstore_format.format <> EXCLUDED.format
+                """, logger: logger)
+        }
+    }
+
+    public func storeFormat() async throws -> Int {
+        try await wrap {
+            var format = 1
+            for try await value in try await client.query("SELECT format FROM rrstore_format WHERE id = 1", logger: logger).decode(Int.self) {
+                format = value
+            }
+            return format
         }
     }
 

@@ -8,10 +8,12 @@ import ServiceLifecycle
 /// so a committed transaction survives a crash.
 public final class SQLiteMetadataStore: MetadataStore {
     private let pool: DatabasePool
+    private let path: String
 
     /// Opens (creating if needed) the database at `path` and migrates it.
     public init(path: String) async throws {
         var configuration = Configuration()
+        self.path = path
         configuration.busyMode = .timeout(10)
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = FULL")
@@ -45,24 +47,62 @@ public final class SQLiteMetadataStore: MetadataStore {
         }
     }
 
-    public func migrate() async throws {
-        var migrator = DatabaseMigrator()
-        for migration in MetadataSchema.migrations(.sqlite) {
-            migrator.registerMigration("v\(migration.version)") { db in
-                db.add(function: SHA256Digest.fromTextFunction)
-                for statement in migration.statements { try db.execute(sql: statement) }
-            }
-        }
+    public func migrate(contract: Bool) async throws {
+        let path = self.path
         let pool = self.pool
-        let frozen = migrator
         do {
-            if try await pool.read({ try frozen.hasCompletedMigrations($0) }) { return }
-            // The migrator blocks until readers are done: never on the cooperative pool,
-            // whose few threads those readers may need.
-            try await BlockingIO.run { try frozen.migrate(pool) }
-        } catch {
+            // What is applied, and the store's format (refused if newer than this binary's).
+            let (applied, stored) = try await pool.write { db -> (Set<Int>, Int?) in
+                try db.execute(sql: StoreFormat.createTable)
+                let stored = try Int.fetchOne(db, sql: "SELECT format FROM rrstore_format WHERE id = 1")
+                guard try db.tableExists("grdb_migrations") else { return ([], stored) }
+                let identifiers = try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations")
+                return (Set(identifiers.compactMap { $0.hasPrefix("v") ? Int($0.dropFirst()) : nil }), stored)
+            }
+            try StoreFormat.check(stored: stored ?? 1, where: path)
+            let migrations = MetadataSchema.migrations(.sqlite)
+            let pending = migrations.map(\.version).filter { !applied.contains($0) }.sorted()
+            let plan = StoreFormat.plan(pending: pending, storedFormat: stored, isNew: applied.isEmpty, contract: contract)
+            var migrator = DatabaseMigrator()
+            for migration in migrations where applied.contains(migration.version) || plan.apply.contains(migration.version) {
+                migrator.registerMigration("v\(migration.version)") { db in
+                    db.add(function: SHA256Digest.fromTextFunction)
+                    for statement in migration.statements { try db.execute(sql: statement) }
+                }
+            }
+            let frozen = migrator
+            if !plan.apply.isEmpty {
+                // The migrator blocks until readers are done: never on the cooperative pool,
+                // whose few threads those readers may need.
+                try await BlockingIO.run { try frozen.migrate(pool) }
+            }
+            try await pool.write { db in
+                try db.execute(sql: """
+                    INSERT INTO rrstore_format (id, format, updated_at) VALUES (1, ?, ?)
+                    ON CONFLICT (id) DO UPDATE SET format = excluded.format, updated_at = excluded.updated_at WHERE rrstore_format.format <> excluded.format
+                    """, arguments: [plan.format, Int64(Date().timeIntervalSince1970 * 1000)])
+            }
+        } catch let error as RRStoreError { throw error } catch {
             throw RRStoreError(.database, "SQLite migration failed: \(error)")
         }
+    }
+
+    /// The format of the database at `path`, opened read-only; nil if it records none.
+    public static func format(at path: String) async throws -> Int? {
+        var configuration = Configuration()
+        configuration.readonly = true
+        do {
+            let queue = try DatabaseQueue(path: path, configuration: configuration)
+            return try await queue.read { db in
+                try db.tableExists("rrstore_format") ? Int.fetchOne(db, sql: "SELECT format FROM rrstore_format WHERE id = 1") : nil
+            }
+        } catch {
+            throw RRStoreError(.database, "cannot read the SQLite database at \(path): \(error)")
+        }
+    }
+
+    public func storeFormat() async throws -> Int {
+        try await read { db in try Int.fetchOne(db, sql: "SELECT format FROM rrstore_format WHERE id = 1") ?? 1 }
     }
 
     /// Gives free pages back to the filesystem and folds the write-ahead log into the

@@ -156,13 +156,39 @@ public final class S3BlobStore: BlobStore {
             guard response.status == 200 else { throw self.failure(response, "LIST", nil) }
             let xml = XMLScanner(response.body)
             var blobs: [BlobInfo] = []
+            var last: String?
             for item in xml.elements("Contents") {
                 guard let name = item.first("Key"), name.hasPrefix(self.configuration.prefix) else { continue }
-                let key = try BlobKey(String(name.dropFirst(self.configuration.prefix.count)))
-                blobs.append(BlobInfo(key: key, size: item.first("Size").flatMap(Int.init) ?? 0, etag: item.first("ETag")))
+                let relative = String(name.dropFirst(self.configuration.prefix.count))
+                last = relative
+                // The named stages' keys lie below the default stage's prefix: not its blobs.
+                if BlobKey.isStageNamespace(relative) { continue }
+                blobs.append(BlobInfo(key: try BlobKey(relative), size: item.first("Size").flatMap(Int.init) ?? 0, etag: item.first("ETag")))
             }
             let truncated = xml.first("IsTruncated") == "true"
-            return BlobPage(blobs: blobs, next: truncated ? blobs.last?.key.rawValue : nil)
+            return BlobPage(blobs: blobs, next: truncated ? last : nil)
+        }
+    }
+
+    /// The names one level below `prefix` (within this store's prefix) that hold keys: S3's
+    /// `CommonPrefixes` with `/` as delimiter, every page of them.
+    public func childNames(of prefix: String) async throws -> [String] {
+        try await BlockingIO.run {
+            let fullPrefix = self.configuration.prefix + prefix
+            var names: [String] = [], token: String?
+            repeat {
+                var query = [("delimiter", "/"), ("list-type", "2"), ("prefix", fullPrefix)]
+                if let token { query.append(("continuation-token", token)) }
+                let response = try self.send("GET", key: nil, query: query)
+                guard response.status == 200 else { throw self.failure(response, "LIST", nil) }
+                let xml = XMLScanner(response.body)
+                for common in xml.elements("CommonPrefixes") {
+                    guard let name = common.first("Prefix"), name.hasPrefix(fullPrefix), name.hasSuffix("/") else { continue }
+                    names.append(String(name.dropFirst(fullPrefix.count).dropLast()))
+                }
+                token = xml.first("IsTruncated") == "true" ? xml.first("NextContinuationToken") : nil
+            } while token != nil
+            return names
         }
     }
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import RRStoreAuth
+import RRStoreCore
 import RRStoreServer
 import RRStoreStorage
 
@@ -9,6 +10,14 @@ enum StorageSettings {
         .text("data", \.dataDirectory, "DIR", example: "/tmp/rrstore-settings-example",
               "embedded default: blobs under `DIR/blobs`, SQLite at `DIR/metadata.sqlite`"),
         .choice("blob-store", \.blobBackend, example: .s3, "where assets, screenshots and event chunks go"),
+        Setting("stage", "NAME", example: "pr-123",
+                "this deployment's release stage (`a-z 0-9 -`): its own S3 prefix (`<prefix>stages/NAME/`), PostgreSQL schema (`rrstore_stage_NAME`) or `DIR/stages/NAME`; unset: the default stage",
+                show: { $0.stage?.name }) { root, values, origin in
+            let text = values.last ?? ""
+            do { root.stage = text.isEmpty ? nil : try Stage(text) } catch let error as RRStoreError {
+                throw ValidationError("\(origin): \(error.message)")
+            }
+        },
         Setting("s3-endpoint", "URL", example: "http://127.0.0.1:9000", "AWS or any S3-compatible server (default `https://s3.<region>.amazonaws.com`)",
                 show: { $0.s3Endpoint }) { root, values, _ in root.s3Endpoint = values.last },
         .optionalText("s3-bucket", \.s3Bucket, "NAME", example: "recordings", "required with `s3`; must exist"),
