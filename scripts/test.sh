@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/deps.sh
+# Chromium, its driver, Selenium and the rrweb recorder and player the browser tests use.
+scripts/browser-deps.sh
 
 # Optimize the core, the server and their tests in this debug build (see Package.swift).
 export RRSTORE_OPTIMIZE_TESTS=1
@@ -23,12 +25,14 @@ swift build --build-tests
 
 swift test --skip-build "$@"
 
-# The live service against its own contract, hostile HTTP against both store pairs, and the
-# fuzz targets: the committed seeds replayed, then a bounded libFuzzer run of each (all
+# The live service against its own contract, hostile HTTP against both store pairs, the
+# browser tests, and the fuzz targets: the committed seeds replayed, then a bounded libFuzzer run of each (all
 # skipped when only some tests were asked for).
 if [ $# -eq 0 ]; then
   scripts/schemathesis.sh
   python3 -m pytest -q Tests/hostile
+  # The original client and viewer, and URL-mode replays of the corpus, in headless Chromium.
+  python3 -m pytest -q Tests/browser
   for target in $(ls Fuzz/corpus); do .build/debug/rrstore-fuzz "$target" Fuzz/corpus/"$target"; done
   scripts/fuzz.sh "${FUZZ_SECONDS:-20}"
 fi
