@@ -10,8 +10,9 @@ struct SmokeCommand: AsyncParsableCommand {
         discussion: """
         Against the server at --server, as the tenant of --token: health, a new recording, raw \
         events (rewritten by the server), client-rewritten events (have-set, uploads), reading \
-        back byte for byte and with asset URLs, the asset itself, the listing, and deleting \
-        the recording again (unless --keep). One line a step; exits 1 at the first failure.
+        back byte for byte and with asset URLs (absolute), the asset itself, the listing, the \
+        original system's client and viewer (envelopes, screenshot, format=original), and \
+        deleting the recording again (unless --keep). One line a step; exits 1 at the first failure.
         """
     )
 
@@ -70,6 +71,9 @@ struct SmokeCommand: AsyncParsableCommand {
         try await check("read with asset URLs, fetch the image") {
             let linked = String(decoding: try await client.readEvents(id, assets: .url), as: UTF8.self)
             guard linked.contains("/assets/\(imageDigest)") else { throw SmokeFailure("no /assets/\(imageDigest) link in the URL-mode read") }
+            guard linked.contains("\"http://") || linked.contains("\"https://") else {
+                throw SmokeFailure("the URL-mode links are not absolute: a player on another page could not load them (set --public-url)")
+            }
             guard let bytes = try await client.getAsset(imageDigest), bytes == image else { throw SmokeFailure("GET /assets/\(imageDigest) did not give the image") }
             return "\(bytes.count)-byte image"
         }
@@ -83,6 +87,7 @@ struct SmokeCommand: AsyncParsableCommand {
             guard page.recordings.contains(where: { $0.id == id }) else { throw SmokeFailure("\(id) is not in the listing") }
             return "\(page.recordings.count) recording(s) listed"
         }
+        try await originalClientSteps(client, check: check)
         if !keep {
             try await check("delete") {
                 guard try await client.deleteRecording(id), try await client.recording(id) == nil else {
@@ -92,6 +97,43 @@ struct SmokeCommand: AsyncParsableCommand {
             }
         }
         print("smoke passed: \(step) steps in \(milliseconds(since: started)) ms against \(server)")
+    }
+
+    /// What the replaced system's browser client and viewer do (README, "Migrating from the
+    /// original system"): its id form, envelopes before the PUT, a retried envelope, its
+    /// screenshot, and its viewer's reads (`format=original`); the recording is deleted after.
+    func originalClientSteps(_ client: RRStoreClient, check: (String, () async throws -> String) async throws -> Void) async throws {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        let id = "\(formatter.string(from: Date()))-\(UUID().uuidString.lowercased())"
+        let events = (0..<3).map { #"{"type":3,"data":{"source":1,"positions":[{"x":\#($0),"y":1,"id":1,"timeOffset":0}]},"timestamp":\#(1_700_000_000_000 + $0)}"# }
+        let json = [("Content-Type", "application/json")]
+        try await check("original client: envelopes before the recording, one retried") {
+            for sequence in [0, 1, 1, 2] {
+                let body = #"{"sessionId":"\#(id)","rrwebEvent":\#(events[sequence]),"sequence":\#(sequence)}"#
+                let response = try await client.send("POST", "/recordings/\(id)/events", headers: json, body: .bytes(Array(body.utf8)))
+                guard response.status == 202 else { throw SmokeFailure("POST of envelope \(sequence) answered \(response.status): \(String(decoding: response.body.prefix(300), as: UTF8.self))") }
+            }
+            let jpeg: [UInt8] = [0xFF, 0xD8, 0xFF, 0xE0] + Array(repeating: 7, count: 64)
+            let put = try await client.send("PUT", "/recordings/\(id)", headers: json,
+                                            body: .bytes(Array(#"{"sessionId":"\#(id)","screenshot":"data:image/jpeg;base64,\#(Base64.encode(jpeg))"}"#.utf8)))
+            guard put.status == 200 else { throw SmokeFailure("the screenshot's PUT answered \(put.status), not 200 (an existing recording)") }
+            return id
+        }
+        try await check("original viewer: events and listing in its form") {
+            let read = try await client.send("GET", "/recordings/\(id)/events?format=original")
+            let lines = String(decoding: read.body, as: UTF8.self).split(separator: "\n")
+            let expected = events.enumerated().map { #"{"sessionId":"\#(id)","rrwebEvent":\#($0.element),"sequence":\#($0.offset)}"# }
+            guard read.status == 200, lines.map(String.init) == expected else {
+                throw SmokeFailure("the original form read gave \(lines.count) lines, not the 3 envelopes in order, each once")
+            }
+            let listing = String(decoding: try await client.send("GET", "/recordings/?format=original").body, as: UTF8.self)
+            guard listing.contains(#"{"S":"\#(id)"}"#), listing.contains("data:image/jpeg;base64,") else {
+                throw SmokeFailure("the original listing lacks \(id) or its screenshot")
+            }
+            guard try await client.deleteRecording(id) else { throw SmokeFailure("could not delete \(id)") }
+            return "3 events, listed with its screenshot"
+        }
     }
 
     /// A small session with what rrstore cuts out: a data-URI image, a long stylesheet and a

@@ -17,11 +17,11 @@ import RRStoreTestSupport
         let good = try CLI.run(["smoke", "--server", url], environment: ["RRSTORE_TOKEN": token])
         let output = String(decoding: good.stdout, as: UTF8.self)
         #expect(good.status == 0, "\(output)\(good.stderr)")
-        #expect(output.contains("read back byte for byte") && output.contains("smoke passed: 9 steps"), "\(output)")
+        #expect(output.contains("read back byte for byte") && output.contains("original viewer: events and listing in its form") && output.contains("smoke passed: 11 steps"), "\(output)")
         #expect(!output.contains("FAIL"))
 
         let kept = try CLI.run(["smoke", "--server", url, "--token", token, "--keep"])
-        #expect(kept.status == 0 && String(decoding: kept.stdout, as: UTF8.self).contains("smoke passed: 8 steps"))
+        #expect(kept.status == 0 && String(decoding: kept.stdout, as: UTF8.self).contains("smoke passed: 10 steps"))
 
         let bad = try CLI.run(["smoke", "--server", url, "--token", "not-the-token-0123456789"])
         let refused = String(decoding: bad.stdout, as: UTF8.self)
