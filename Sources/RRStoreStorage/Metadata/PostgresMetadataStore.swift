@@ -55,16 +55,8 @@ public final class PostgresMetadataStore: MetadataStore {
             throw RRStoreError(.invalidConfiguration, "'\(url)' must name a database of lower-case letters, digits and _ to be created")
         }
         configuration.database = "postgres"
-        let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         do {
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                let started = Gate()
-                group.addTask {
-                    started.open()
-                    await client.run()
-                }
-                defer { group.cancelAll() }
-                await started.wait()
+            try await withClient(configuration, logger: logger) { client in
                 let exists = try await client.query("SELECT 1 FROM pg_database WHERE datname = \(name)", logger: logger).collect().count > 0
                 if !exists {
                     do {
@@ -74,8 +66,8 @@ public final class PostgresMetadataStore: MetadataStore {
                     }
                 }
             }
-        } catch let error as PSQLError {
-            throw RRStoreError(.database, "could not create database \(name): \(String(reflecting: error))")
+        } catch let error as RRStoreError {
+            throw RRStoreError(.database, "could not create database \(name): \(error.message)")
         }
     }
 
@@ -109,7 +101,12 @@ public final class PostgresMetadataStore: MetadataStore {
 
     /// A client of the database `url` names, running while `body` runs.
     private static func withClient<T: Sendable>(url: String, logger: Logger, _ body: @Sendable (PostgresClient) async throws -> T) async throws -> T {
-        let client = PostgresClient(configuration: try configuration(from: url), backgroundLogger: logger)
+        try await withClient(try configuration(from: url), logger: logger, body)
+    }
+
+    private static func withClient<T: Sendable>(_ configuration: PostgresClient.Configuration, logger: Logger,
+                                                _ body: @Sendable (PostgresClient) async throws -> T) async throws -> T {
+        let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         do {
             return try await withThrowingTaskGroup(of: Void.self) { group in
                 let started = Gate()
