@@ -47,12 +47,17 @@ let package = Package(
             providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]
         ),
         .systemLibrary(
+            name: "CZstd",
+            pkgConfig: "libzstd",
+            providers: [.apt(["libzstd-dev"]), .brew(["zstd"])]
+        ),
+        .systemLibrary(
             name: "CCurl",
             pkgConfig: "libcurl",
             providers: [.apt(["libcurl4-openssl-dev"]), .brew(["curl"])]
         ),
         // Digests, base64, the JSON byte scanner, rewrite and rehydrate. No network, no files.
-        .target(name: "RRStoreCore", dependencies: ["CCrypto", "CZlib"], swiftSettings: optimizedInDebug),
+        .target(name: "RRStoreCore", dependencies: ["CCrypto", "CZlib", "CZstd"], swiftSettings: optimizedInDebug),
         // syncfs(2), which Swift's Glibc module does not export.
         .target(name: "CPosixShims"),
         // Files and blocking work: descriptors, durable writes, mapped event files, spool

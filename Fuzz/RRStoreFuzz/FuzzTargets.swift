@@ -5,7 +5,7 @@ import RRStoreCore
 /// target may trap only where a property it checks is broken (that is the finding).
 enum FuzzTargets {
     static let all: [String: @Sendable (UnsafeRawBufferPointer) -> Void] = [
-        "headers": headers, "json": json, "rewrite": rewrite, "framing": framing, "gzip": gzip,
+        "headers": headers, "json": json, "rewrite": rewrite, "framing": framing, "gzip": gzip, "zstd": zstd,
         "jwt": jwt, "references": references, "packed": packed, "base64": base64,
     ]
 
@@ -93,6 +93,15 @@ enum FuzzTargets {
             _ = try? GzipDecoder.decompress(Array(data), maxOutputBytes: 1 << 20, wrapper: wrapper)
         }
         let decoder = GzipDecoder(maxOutputBytes: 1 << 20)
+        var produced = 0
+        _ = try? decoder.decode(data) { produced += $0.count }
+        precondition(produced <= 1 << 20, "decoded past the output limit")
+    }
+
+    /// Stored zstd frames, as a damaged or hostile store could hand them back.
+    static func zstd(_ data: UnsafeRawBufferPointer) {
+        _ = try? Zstd.decompress(data, maxOutputBytes: 1 << 20)
+        guard let decoder = try? ZstdDecoder(chunkSize: 4096, maxOutputBytes: 1 << 20) else { return }
         var produced = 0
         _ = try? decoder.decode(data) { produced += $0.count }
         precondition(produced <= 1 << 20, "decoded past the output limit")

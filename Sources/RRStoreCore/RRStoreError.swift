@@ -17,6 +17,7 @@ public struct RRStoreError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let missingAsset = Code("missing_asset")
         public static let corruptAsset = Code("corrupt_asset")
         public static let invalidGzip = Code("invalid_gzip")
+        public static let invalidZstd = Code("invalid_zstd")
         public static let truncatedInput = Code("truncated_input")
         public static let tooLarge = Code("too_large")
         public static let io = Code("io_error")
