@@ -142,6 +142,7 @@ let package = Package(
             dependencies: [
                 "RRStoreCore", "RRStoreIO", "RRStoreHTTP", "RRStoreStorage", "RRStoreServer", "RRStoreClient", "RRStoreAuth",
                 "RRStoreTestSupport",
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),

@@ -97,7 +97,12 @@ struct EventReader: Sendable {
         let compressed = try await withDeadline(seconds: seconds, { APIError.storeTimeout("reading chunk \(chunk.sequence)", seconds: seconds) }) {
             try await blobs.get(try BlobKey(chunk.blobKey))
         }
-        let bytes = try GzipDecoder.decompress(compressed)
+        let bytes: [UInt8]
+        do {
+            bytes = try ChunkEncoding(key: chunk.blobKey).decompress(compressed, maxBytes: chunk.byteCount)
+        } catch let error as RRStoreError {
+            throw RRStoreError(.corruptAsset, "chunk \(chunk.blobKey) does not decompress to its \(chunk.byteCount) bytes: \(error.message)")
+        }
         let events = try EventStream.events(in: bytes)
         guard events.count >= chunk.eventCount else {
             throw RRStoreError(.corruptAsset, "chunk \(chunk.blobKey) holds \(events.count) events, not the \(chunk.eventCount) of its manifest")

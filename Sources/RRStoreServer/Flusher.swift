@@ -120,8 +120,11 @@ public struct Flusher: Service {
             ndjson += event.bytes
             ndjson.append(UInt8(ascii: "\n"))
         }
-        let compressed = try GzipEncoder.compress(ndjson, level: 9)
-        let key = try BlobKey.eventChunk(tenant: summary.tenant, recording: summary.recording, firstEvent: first, count: chunk.count)
+        // zstd once the store is at format 2 (`rrstore migrate`); asked each chunk, so running
+        // instances switch without a restart, and never before every reader can read it.
+        let encoding = ChunkEncoding.forStore(format: try await state.metadata.storeFormat())
+        let compressed = try encoding.compress(ndjson)
+        let key = try BlobKey.eventChunk(tenant: summary.tenant, recording: summary.recording, firstEvent: first, count: chunk.count, encoding: encoding)
         _ = try await state.blobs.put(key, bytes: compressed, expecting: nil, createOnly: false)
         do {
             try await state.metadata.commitChunk(ChunkRecord(

@@ -119,11 +119,12 @@ public struct BlobKey: Hashable, Comparable, Sendable, CustomStringConvertible {
     /// names both numbers, so one key always holds the same bytes: two instances flushing
     /// the same events write identical objects and can never overwrite a committed chunk
     /// with a different one. `tenant` and `recording` must be valid ids.
-    public static func eventChunk(tenant: String, recording: String, firstEvent: Int, count: Int) throws -> BlobKey {
+    public static func eventChunk(tenant: String, recording: String, firstEvent: Int, count: Int,
+                                  encoding: ChunkEncoding = .gzip) throws -> BlobKey {
         func padded(_ value: Int, _ width: Int) -> String {
             String(repeating: "0", count: max(0, width - String(value).count)) + String(value)
         }
-        return try BlobKey("rrweb/recordings/userId=\(tenant)/sessionId=\(recording)/\(padded(firstEvent, 12))-\(padded(count, 6)).jsonl.gz")
+        return try BlobKey("rrweb/recordings/userId=\(tenant)/sessionId=\(recording)/\(padded(firstEvent, 12))-\(padded(count, 6))\(encoding.suffix)")
     }
 }
 
@@ -199,4 +200,30 @@ func clamp(_ range: Range<Int>?, size: Int, key: BlobKey) throws -> Range<Int> {
         throw RRStoreError.invalidRange(range, size: size, key: key)
     }
     return range.lowerBound..<min(range.upperBound, size)
+}
+
+/// How an event chunk is compressed, told by its key's suffix: gzip (`.jsonl.gz`, every
+/// store at format 1) or zstd (`.jsonl.zst`, from format 2 on: older binaries cannot read it).
+public enum ChunkEncoding: Sendable, Equatable {
+    case gzip, zstd
+
+    /// zstd at this level writes a chunk in about a third of gzip -9's time, 3% larger
+    /// (-6: 7% smaller but slower than gzip -9, and ingest must not slow down; the size
+    /// gains are in packs). benchmarks/results/chunk-compression.md.
+    public static let zstdLevel: Int32 = 3
+    /// What a store at `format` may hold.
+    public static func forStore(format: Int) -> ChunkEncoding { format >= 2 ? .zstd : .gzip }
+
+    public init(key: String) { self = key.hasSuffix(".zst") ? .zstd : .gzip }
+
+    var suffix: String { self == .zstd ? ".jsonl.zst" : ".jsonl.gz" }
+
+    public func compress(_ ndjson: [UInt8]) throws -> [UInt8] {
+        self == .zstd ? try Zstd.compress(ndjson, level: Self.zstdLevel) : try GzipEncoder.compress(ndjson, level: 9)
+    }
+
+    /// The chunk's NDJSON, at most `maxBytes` of it (its manifest's byte count).
+    public func decompress(_ stored: [UInt8], maxBytes: Int) throws -> [UInt8] {
+        self == .zstd ? try Zstd.decompress(stored, maxOutputBytes: maxBytes) : try GzipDecoder.decompress(stored, maxOutputBytes: maxBytes)
+    }
 }

@@ -43,9 +43,9 @@ struct CheckStorageCommand: AsyncParsableCommand {
                     throw RRStoreError(.database, "the probe event was not stored")
                 }
                 _ = try await store.deleteRecording(tenant: tenant, id: id)
-                return try await store.schemaVersion()
+                return (try await store.schemaVersion(), try await store.storeFormat())
             }
-            print("metadata store (\(configuration.metadataBackend.rawValue)): schema version \(version); create, append, delete ok")
+            print("metadata store (\(configuration.metadataBackend.rawValue)): schema version \(version.0), format \(version.1); create, append, delete ok")
         }
     }
 }

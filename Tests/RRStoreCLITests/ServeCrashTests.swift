@@ -96,7 +96,7 @@ import Glibc
                 // flusher has written chunks meanwhile).
                 func chunkWritten() -> Bool {
                     let chunks = FileManager.default.enumerator(atPath: data + "/blobs/rrweb")?.allObjects as? [String] ?? []
-                    return chunks.contains { $0.hasSuffix(".jsonl.gz") }
+                    return chunks.contains { $0.hasSuffix(".jsonl.zst") }
                 }
                 while tally.acknowledged.withLock({ $0.count }) < 60 || !chunkWritten() {
                     try? await Task.sleep(for: .milliseconds(5))
@@ -111,7 +111,7 @@ import Glibc
         let tried = tally.attempted.withLock { $0 }
         #expect(acked.count >= 60)
         let chunks = FileManager.default.enumerator(atPath: data + "/blobs/rrweb")?.allObjects as? [String] ?? []
-        #expect(chunks.contains { $0.hasSuffix(".jsonl.gz") }, "the flusher wrote chunks before the kill")
+        #expect(chunks.contains { $0.hasSuffix(".jsonl.zst") }, "the flusher wrote chunks before the kill")
         let text = try await second.client.readEvents("crashy")
         var seen: [String: [Int]] = [:]
         for line in text.split(separator: UInt8(ascii: "\n")) {

@@ -194,5 +194,8 @@ struct BlobStoreConformance<Store: BlobStore> {
             }
         }
         #expect(try BlobKey.eventChunk(tenant: "u1", recording: "s-1", firstEvent: 42, count: 7).rawValue == "rrweb/recordings/userId=u1/sessionId=s-1/000000000042-000007.jsonl.gz")
+        let zstdKey = try BlobKey.eventChunk(tenant: "u1", recording: "s-1", firstEvent: 42, count: 7, encoding: .zstd)
+        #expect(zstdKey.rawValue == "rrweb/recordings/userId=u1/sessionId=s-1/000000000042-000007.jsonl.zst")
+        #expect(ChunkEncoding(key: zstdKey.rawValue) == .zstd && ChunkEncoding(key: "a/b.jsonl.gz") == .gzip)
     }
 }

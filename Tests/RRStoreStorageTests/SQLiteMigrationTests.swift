@@ -28,7 +28,12 @@ import Testing
             }
         }
         let store = try await SQLiteMetadataStore(path: path)
+        // A start applies the expand steps; the contract one (format 2) waits for `rrstore migrate`.
+        #expect(try await store.schemaVersion() == 3)
+        #expect(try await store.storeFormat() == 1)
+        try await store.migrate(contract: true)
         #expect(try await store.schemaVersion() == MetadataSchema.currentVersion)
+        #expect(try await store.storeFormat() == StoreFormat.current)
         let linked = Set(digests.enumerated().filter { $0.offset % 3 == 0 }.map(\.element))
         #expect(try await store.linked(tenant: "t", among: digests) == linked)
         #expect(Set(try await store.linkedAssets(tenant: "t", among: digests).keys) == linked, "every linked row's index row migrated")

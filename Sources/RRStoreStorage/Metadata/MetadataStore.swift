@@ -322,7 +322,9 @@ enum MetadataSchema {
         // Hardening: each asset's expansion (NULL: its size), checked when it is linked;
         // and each idempotency key's body digest, so a key reused for another body is refused.
         (3, ["ALTER TABLE assets ADD COLUMN expanded_size BIGINT",
-             "ALTER TABLE idempotency_keys ADD COLUMN body_digest TEXT"])]
+             "ALTER TABLE idempotency_keys ADD COLUMN body_digest TEXT"]),
+        // Format 2 (a contract step, `StoreFormat`): event chunks may be zstd. No schema change.
+        (4, [])]
     }
 
     /// The embedded store's metadata is mostly the digest-keyed tables. SQLite keeps a

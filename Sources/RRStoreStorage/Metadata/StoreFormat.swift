@@ -14,10 +14,11 @@ import RRStoreCore
 /// A new store is created at the binary's format, with every migration applied.
 public enum StoreFormat {
     /// The format this binary reads and writes.
-    public static let current = 1
-    /// Contract migrations, by schema version, and the format each brings. None yet: the
-    /// schema's versions 1–3 are all readable by format 1.
-    static let contractMigrations: [Int: Int] = [:]
+    public static let current = 2
+    /// Contract migrations, by schema version, and the format each brings. Versions 1–3 are
+    /// format 1; version 4 (no schema change) brings format 2: event chunks in zstd, which
+    /// format-1 binaries cannot read.
+    static let contractMigrations: [Int: Int] = [4: 2]
 
     public static let newerFormat = RRStoreError.Code("newer_store_format")
 
