@@ -120,7 +120,7 @@ enum BackfillSource {
         case .file(let path):
             return try fileEvents(try fileText(path))
         case .firehose(let store, let keys, let sessionID):
-            var events: [[UInt8]] = []
+            var all: [FirehoseRecords.Record] = []
             for key in keys {
                 var bytes = try await store.get(key)
                 if bytes.starts(with: [0x1F, 0x8B]) { bytes = try GzipDecoder.decompress(bytes) }
@@ -134,10 +134,10 @@ enum BackfillSource {
                     if let recordSession = record.sessionID, recordSession != sessionID {
                         throw RRStoreError(.invalidEvent, "\(key) holds a record of session '\(recordSession)' in the folder of '\(sessionID)'")
                     }
-                    events += record.events
+                    all.append(record)
                 }
             }
-            return try unpacked(events)
+            return try unpacked(FirehoseRecords.eventsInClientOrder(all))
         }
     }
 

@@ -192,6 +192,19 @@ import RRStoreTestSupport
             }
         }
 
+        // The original client's envelopes as Firehose kept them: in arrival order (its posts
+        // overlap), one delivered twice. Backfill puts them in the client's order, once each.
+        let shuffledID = "original-envelopes"
+        let first = try EventStream.events(in: try GzipDecoder.decompress(Array(try Data(contentsOf: sessions[0]))))
+        expected[shuffledID] = try Corpus.eventsAsNDJSON(sessions[0])
+        var arrival = Array(first.indices)
+        for i in stride(from: 0, to: arrival.count - 1, by: 3) { arrival.swapAt(i, i + 1) }
+        arrival.insert(arrival[arrival.count / 2], at: arrival.count / 2 + 5)
+        let envelopes = try arrival.map { index -> [UInt8] in
+            Array("{\"sessionId\":\"\(shuffledID)\",\"rrwebEvent\":".utf8) + first[index] + Array(",\"sequence\":\(index)}\n".utf8)
+        }.flatMap { $0 }
+        _ = try await store.put(try BlobKey("rrweb/recordings/sessionId=\(shuffledID)/rrweb-firehose-1-2024-01-01-00-00-00-abc"), bytes: envelopes)
+
         let work = try temporaryDirectory().path
         defer { try? FileManager.default.removeItem(atPath: work) }
         let server = try ServeCrashTests.Server(data: work + "/data")
@@ -199,14 +212,14 @@ import RRStoreTestSupport
         let (result, summary) = try backfill("s3://\(bucket)/legacy", server: server, checkpoint: work + "/cp", extra: ["--s3-endpoint", endpoint],
                                              environment: ["AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b"])
         #expect(result.status == 0, "\(result.stderr)")
-        #expect(summary?.sessions == sessions.count && summary?.failed_sessions.isEmpty == true)
+        #expect(summary?.sessions == sessions.count + 1 && summary?.failed_sessions.isEmpty == true)
         for (id, ndjson) in expected {
             #expect(Data(try await server.client.readEvents(id)) == ndjson, "\(id) reads back equal to its source")
         }
         // Resumable like any other source.
         let (_, again) = try backfill("s3://\(bucket)/legacy", server: server, checkpoint: work + "/cp", extra: ["--s3-endpoint", endpoint],
                                       environment: ["AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b"])
-        #expect(again?.sessions == 0 && again?.skipped_sessions == sessions.count)
+        #expect(again?.sessions == 0 && again?.skipped_sessions == sessions.count + 1)
         let missingKeys = try CLI.run(["backfill", "s3://\(bucket)/legacy", "--server", "http://127.0.0.1:\(server.port)"],
                                      environment: ["AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": ""])
         #expect(missingKeys.status != 0 && missingKeys.stderr.contains("AWS_ACCESS_KEY_ID"), "\(missingKeys.stderr)")
