@@ -56,12 +56,19 @@ public enum EventBatchFraming {
 
     private static func sequence(_ range: Range<Int>?, in body: UnsafeRawBufferPointer) throws -> Int? {
         guard let range else { return nil }
-        let digits = body[range]
-        guard (1...15).contains(digits.count), digits.allSatisfy({ (0x30...0x39).contains($0) }) else {
+        let digits = UnsafeRawBufferPointer(rebasing: body[range])
+        guard let sequence = envelopeSequence(digits) else {
             throw RRStoreError(.invalidEvent, "\"sequence\" must be a non-negative integer (the event's place in the page's order), not \(String(decoding: digits.prefix(40), as: UTF8.self))")
         }
-        // At most 15 digits: fits an Int with room to spare.
-        return digits.reduce(0) { $0 * 10 + Int($1 - 0x30) }
+        return sequence
+    }
+
+    /// The original client's envelope `sequence` from a JSON value's bytes: a plain
+    /// non-negative integer of at most 15 digits (so it fits an Int with room to spare);
+    /// nil for anything else (a sign, a fraction, an exponent, a string, null).
+    public static func envelopeSequence(_ value: UnsafeRawBufferPointer) -> Int? {
+        guard (1...15).contains(value.count), value.allSatisfy({ (0x30...0x39).contains($0) }) else { return nil }
+        return value.reduce(0) { $0 * 10 + Int($1 - 0x30) }
     }
 
     @inline(__always)

@@ -46,10 +46,7 @@ public enum FirehoseRecords {
                         }
                         result.sessionID = String(decoding: decoded, as: UTF8.self)
                     case "sequence":
-                        let digits = bytes[member.value]
-                        if (1...15).contains(digits.count), digits.allSatisfy({ (0x30...0x39).contains($0) }) {
-                            result.sequence = digits.reduce(0) { $0 * 10 + Int($1 - 0x30) }
-                        }
+                        result.sequence = EventBatchFraming.envelopeSequence(UnsafeRawBufferPointer(rebasing: bytes[member.value]))
                     case "rrwebEvent":
                         sawEvents = true
                         result.events.append(Array(bytes[member.value]))

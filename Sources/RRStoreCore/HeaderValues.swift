@@ -113,7 +113,7 @@ public struct ByteRange: Equatable, Sendable {
 
 extension StringProtocol {
     /// Without leading and trailing spaces and tabs (HTTP's optional white space).
-    func trimmingSpaces() -> String {
+    public func trimmingSpaces() -> String {
         let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\t" }
         guard let start = firstIndex(where: { !isSpace($0) }) else { return "" }
         let end = lastIndex(where: { !isSpace($0) }) ?? start

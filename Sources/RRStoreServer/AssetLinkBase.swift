@@ -1,5 +1,6 @@
 import HTTPTypes
 import Hummingbird
+import RRStoreCore
 
 /// Where `assets=url` links point. rrweb-player resolves a relative link against the page
 /// that hosts the player, not against this service, so links are always absolute:
@@ -7,17 +8,14 @@ import Hummingbird
 /// `Host`, or `X-Forwarded-Proto` / `X-Forwarded-Host` when the service is told to trust
 /// the proxy in front of it (a client could otherwise point its links anywhere).
 enum AssetLinkBase {
-    static let forwardedHost = HTTPField.Name("X-Forwarded-Host")!
-    static let forwardedProto = HTTPField.Name("X-Forwarded-Proto")!
-
     static func resolve(_ request: Request, _ configuration: ServerConfiguration) throws -> String {
         if !configuration.publicBaseURL.isEmpty { return configuration.publicBaseURL }
         var scheme = "http"
         var authority = request.head.authority  // HTTP/1.1's Host
         if configuration.trustForwardedHeaders {
             // A proxy chain appends: the first value is what the browser used.
-            if let host = firstValue(request.headers[forwardedHost]) { authority = host }
-            if let proto = firstValue(request.headers[forwardedProto])?.lowercased() {
+            if let host = firstValue(request.headers[.xForwardedHost]) { authority = host }
+            if let proto = firstValue(request.headers[.xForwardedProto])?.lowercased() {
                 guard proto == "http" || proto == "https" else {
                     throw APIError.badRequest("invalid_forwarded_proto", "X-Forwarded-Proto must be http or https, not '\(proto.prefix(20))'")
                 }
@@ -32,8 +30,8 @@ enum AssetLinkBase {
 
     private static func firstValue(_ header: String?) -> String? {
         guard let first = header?.split(separator: ",", maxSplits: 1).first else { return nil }
-        let value = first.drop(while: { $0 == " " || $0 == "\t" }).reversed().drop(while: { $0 == " " || $0 == "\t" }).reversed()
-        return value.isEmpty ? nil : String(value)
+        let value = first.trimmingSpaces()
+        return value.isEmpty ? nil : value
     }
 
     /// A host name, IPv4 address or bracketed IPv6 address, and an optional port: nothing

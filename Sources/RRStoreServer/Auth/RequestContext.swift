@@ -25,4 +25,7 @@ extension HTTPField.Name {
     /// `1`: the events were rewritten by the client; their references stay as they are.
     static let rrstoreRewritten = HTTPField.Name("RRStore-Rewritten")!
     static let link = HTTPField.Name("Link")!
+    /// Set by a proxy in front of the service; read only with `--trust-proxy`.
+    static let xForwardedHost = HTTPField.Name("X-Forwarded-Host")!
+    static let xForwardedProto = HTTPField.Name("X-Forwarded-Proto")!
 }

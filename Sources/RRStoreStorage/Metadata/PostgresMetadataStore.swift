@@ -226,22 +226,19 @@ public final class PostgresMetadataStore: MetadataStore {
     }
 
     public func storeFormat() async throws -> Int {
-        try await wrap {
-            var format = 1
-            for try await value in try await client.query("SELECT format FROM rrstore_format WHERE id = 1", logger: logger).decode(Int.self) {
-                format = value
-            }
-            return format
-        }
+        try await firstInteger("SELECT format FROM rrstore_format WHERE id = 1", otherwise: 1)
     }
 
     public func schemaVersion() async throws -> Int {
+        try await firstInteger("SELECT COALESCE(MAX(version), 0) FROM rrstore_schema_migrations", otherwise: 0)
+    }
+
+    /// The integer a one-value query answers, or `otherwise` when it answers no row.
+    private func firstInteger(_ query: PostgresQuery, otherwise: Int) async throws -> Int {
         try await wrap {
-            var version = 0
-            for try await v in try await client.query("SELECT COALESCE(MAX(version), 0) FROM rrstore_schema_migrations", logger: logger).decode(Int.self) {
-                version = v
-            }
-            return version
+            var result = otherwise
+            for try await value in try await client.query(query, logger: logger).decode(Int.self) { result = value }
+            return result
         }
     }
 

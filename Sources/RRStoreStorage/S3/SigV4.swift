@@ -132,14 +132,6 @@ public struct SigV4Signer: Sendable {
     }
 }
 
-extension String {
-    func trimmingSpaces() -> Substring {
-        var s = Substring(self)
-        while s.first == " " || s.first == "\t" { s.removeFirst() }
-        while s.last == " " || s.last == "\t" { s.removeLast() }
-        return s
-    }
-}
 
 /// A SigV4 timestamp: `20130524T000000Z` and its day `20130524`.
 public struct AMZDate: Sendable, Equatable {
