@@ -54,6 +54,29 @@ add("packed", json.dumps({"a": [1, 2, {"b": "c"}]}))
 for b64 in ["", "QQ==", "QUI=", "QUJD", "QR==", "Q", "////"]:
     add("base64", b64)
 
+
+def zstd(data):
+    import subprocess
+    return subprocess.run(["zstd", "-q", "-c", "-3"], input=data, capture_output=True, check=True).stdout
+
+def pack(blocks):  # [(encoding, [asset bytes])] -> a pack as rrstore lays it out
+    body, lines = b"", []
+    for encoding, assets in blocks:
+        raw = b"".join(assets)
+        stored = zstd(raw) if encoding == "zstd" else raw
+        offset = 0
+        for asset in assets:
+            lines.append(f"{hashlib.sha256(asset).hexdigest()} {len(body)} {len(stored)} {encoding} {offset} {len(asset)}\n")
+            offset += len(asset)
+        body += stored
+    trailer = zstd("".join(lines).encode())
+    return body + trailer + len(trailer).to_bytes(4, "big") + b"RRP1"
+good = pack([("zstd", [b'{"type":2,"tagName":"div"}' * 4, b"body{color:red}" * 8]), ("identity", [png])])
+add("pack", good)
+add("pack", good[:-9] + b"\xff" + good[-8:])
+add("pack", good[:-8] + (2**31).to_bytes(4, "big") + b"RRP1")
+add("pack", b"a\x00bb\x00" + png[:64])
+
 corpus = pathlib.Path(__file__).resolve().parent.parent.parent / "shared" / "corpus"
 if corpus.is_dir():
     for path in sorted(corpus.rglob("*.json.gz"))[:3]:

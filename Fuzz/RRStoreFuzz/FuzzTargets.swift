@@ -6,7 +6,7 @@ import RRStoreCore
 enum FuzzTargets {
     static let all: [String: @Sendable (UnsafeRawBufferPointer) -> Void] = [
         "headers": headers, "json": json, "rewrite": rewrite, "framing": framing, "gzip": gzip, "zstd": zstd,
-        "jwt": jwt, "references": references, "packed": packed, "base64": base64,
+        "jwt": jwt, "references": references, "packed": packed, "base64": base64, "pack": pack,
     ]
 
     /// Header values the service acts on: media types, encodings, ranges, lengths.
@@ -134,6 +134,35 @@ enum FuzzTargets {
         _ = try? PackedEvent.unpack(data, maxBytes: 1 << 20)
         _ = try? JSONMembers.topLevel(in: data)
         _ = try? JSONMembers.elements(ofArray: data)
+    }
+
+    /// A pack object as a damaged or foreign store could hand it back: the trailer's
+    /// length from its last eight bytes, then its entries, every one inside the pack. And
+    /// a pack built of the input's pieces lists exactly what went in.
+    static func pack(_ data: UnsafeRawBufferPointer) {
+        let bytes = Array(data)
+        if bytes.count >= 8, let length = try? PackTrailer.trailerLength(lastEight: Array(bytes.suffix(8)), packSize: bytes.count, pack: "p") {
+            let trailer = Array(bytes[(bytes.count - 8 - length)..<(bytes.count - 8)])
+            if let entries = try? PackTrailer.entries(trailer: trailer, packSize: bytes.count, pack: "p") {
+                for entry in entries {
+                    precondition(entry.blockOffset + entry.blockLength <= bytes.count - 8 - length, "an entry's block outside the pack's blocks")
+                }
+            }
+        }
+        _ = try? PackTrailer.entries(trailer: bytes, packSize: Int.max / 2, pack: "p")
+        var policy = PackPolicy()
+        policy.blockBytes = 4096
+        policy.level = 1
+        var builder = PackBuilder(id: "p", policy: policy)
+        for (index, piece) in bytes.split(separator: 0, omittingEmptySubsequences: true).prefix(64).enumerated() {
+            try? builder.add(SHA256Digest.hash(piece), Array(piece), compressible: index % 3 != 0)
+        }
+        guard let (built, entries) = try? builder.finish(),
+              let length = try? PackTrailer.trailerLength(lastEight: Array(built.suffix(8)), packSize: built.count, pack: "p"),
+              let listed = try? PackTrailer.entries(trailer: Array(built[(built.count - 8 - length)..<(built.count - 8)]),
+                                                    packSize: built.count, pack: "p")
+        else { preconditionFailure("a pack as built does not parse") }
+        precondition(listed == entries, "a pack's trailer does not list what was packed")
     }
 
     static func base64(_ data: UnsafeRawBufferPointer) {
