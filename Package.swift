@@ -135,7 +135,7 @@ let package = Package(
         ),
         .testTarget(
             name: "RRStoreStorageTests",
-            dependencies: ["RRStoreCore", "RRStoreIO", "RRStoreHTTP", "RRStoreStorage", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: ["RRStoreCore", "RRStoreIO", "RRStoreHTTP", "RRStoreStorage", "RRStoreTestSupport", .product(name: "GRDB", package: "GRDB.swift")]
         ),
         .testTarget(
             name: "RRStoreServerTests",

@@ -15,8 +15,10 @@ import ServiceLifecycle
 public struct ServerState: Sendable {
     public let configuration: ServerConfiguration
     public let blobs: any BlobStore
-    /// The assets in `blobs`, compressed at rest where that pays.
-    var assets: AssetBlobs { AssetBlobs(blobs) }
+    /// Every asset kept: packed, staged, or one object each in `blobs`.
+    var assets: StoredAssets { StoredAssets(blobs: blobs, index: metadata, blocks: packBlocks) }
+    let packBlocks = PackBlockCache()
+    let storeFormat: StoreFormatWatch
     public let metadata: any MetadataStore
     public let metrics: ServerMetrics
     let assetCache: AssetCache
@@ -40,6 +42,7 @@ public struct ServerState: Sendable {
         self.metadata = metadata
         self.metrics = metrics
         self.assetCache = AssetCache(capacityBytes: configuration.assetCacheBytes)
+        self.storeFormat = StoreFormatWatch(metadata)
         self.ingestLimiter = AsyncLimiter(limit: configuration.limits.maxConcurrentIngest)
         self.envelopes = EnvelopeSequencer(waitSeconds: configuration.envelopeOrderWaitSeconds)
         self.requestMemory = MemoryBudget(capacity: configuration.limits.requestMemoryBytes)
@@ -51,11 +54,7 @@ public struct ServerState: Sendable {
     }
 
     /// Milliseconds since 1970.
-    static func now() -> Int64 {
-        var spec = timespec()
-        clock_gettime(CLOCK_REALTIME, &spec)
-        return Int64(spec.tv_sec) * 1000 + Int64(spec.tv_nsec) / 1_000_000
-    }
+    public static func now() -> Int64 { WallClock.millisecondsSince1970() }
 }
 
 /// The composition root `rrstore serve` and the tests share: routes, middleware, the
@@ -78,8 +77,9 @@ public func buildApplication(
     AssetRoutes(state: state).register(on: router)
     ServiceRoutes(state: state).register(on: router)
 
-    // Shut down in reverse: the flusher's final flush first, the metadata store last.
-    let services: [any Service] = [state.metadata, Flusher(state: state)]
+    // Shut down in reverse: the packer's and the flusher's final passes first, the
+    // metadata store last.
+    let services: [any Service] = [state.metadata, Flusher(state: state), PackingService(state: state)]
 
     let limits = state.configuration.limits
     let http1 = HTTP1Channel.Configuration(idleTimeout: .milliseconds(Int64(limits.idleTimeoutSeconds * 1000)))

@@ -11,7 +11,7 @@ final class AssetCache: Sendable {
         cache = Mutex(ByteBoundedCache(capacityBytes: capacityBytes))
     }
 
-    func bytes(_ digest: SHA256Digest, likely: StoredEncoding, from assets: AssetBlobs) async throws -> [UInt8] {
+    func bytes(_ digest: SHA256Digest, likely: StoredEncoding, from assets: StoredAssets) async throws -> [UInt8] {
         if let hit = cache.withLock({ $0[digest] }) { return hit }
         let bytes: [UInt8]
         do {

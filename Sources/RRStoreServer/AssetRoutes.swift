@@ -178,12 +178,14 @@ struct AssetRoutes {
         let expansion = try await admit(size, mentions)
         guard store else { return ReceivedUpload(size: size, expansion: expansion, kind: .upload, created: false) }
         let kind = spool == nil ? AssetAdmission.uploadKind(inMemory) : .upload
-        let assets = state.assets, bytes = inMemory, spoolPath = spool?.path, total = size
-        // The hash was checked above; what is stored may be the gzip of these bytes.
-        let outcome = try await withStoreDeadline("storing the upload") {
-            if let spoolPath { try await assets.store(digest, file: spoolPath, size: total) } else { try await assets.store(digest, bytes: bytes) }
+        let assets = state.assets, bytes = inMemory, spoolPath = spool?.path, total = size, tenant = context.tenant
+        let packing = try await state.storeFormat.packs(), policy = state.configuration.pack
+        // The hash was checked above; what is stored may be compressed.
+        let created = try await withStoreDeadline("storing the upload") { () -> Bool in
+            if let spoolPath { return try await assets.loose.store(digest, file: spoolPath, size: total).0 == .created }
+            return try await assets.store([(digest, bytes)], tenant: tenant, packing: packing, policy: policy, at: ServerState.now()).created > 0
         }
-        return ReceivedUpload(size: size, expansion: expansion, kind: kind, created: outcome.0 == .created)
+        return ReceivedUpload(size: size, expansion: expansion, kind: kind, created: created)
     }
 
     private func withStoreDeadline<T: Sendable>(_ what: String, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
@@ -230,7 +232,7 @@ struct AssetRoutes {
         let assets = state.assets
         let likely = StoredEncoding.likely(kind: record.kind.assetKind, mediaType: record.mediaType)
         let wanted = range
-        if size <= Self.cachedAssetBytes {
+        if size <= Self.cachedAssetBytes || size < state.configuration.pack.maxAssetBytes {
             // Small assets come whole from the shared cache of recently read assets.
             let bytes: [UInt8]
             do {
@@ -245,7 +247,7 @@ struct AssetRoutes {
             }
             return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes[wanted])))
         }
-        guard let located = try await assets.locate(digest, likely: likely) else {
+        guard let located = try await assets.loose.locate(digest, likely: likely) else {
             // Forget the index row, so that uploading or posting the asset again repairs it.
             try? await state.metadata.forgetIndexedAsset(digest)
             throw RRStoreError(.missingAsset, "asset \(digest) is linked but missing from the blob store")

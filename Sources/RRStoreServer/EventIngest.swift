@@ -49,7 +49,7 @@ struct EventIngest {
         // another tenant stored the same bytes (create-only: it is not replaced), so that
         // the answer takes as long either way and tells nothing about other tenants.
         let toStore = batch.assets.filter { admitted.held[$0.key] == nil }
-        let newBytes = try await storeAssets(toStore)
+        let newBytes = try await storeAssets(toStore, tenant: tenant)
         let now = ServerState.now()
         // Every extracted asset's index row is written (new) or touched (garbage
         // collection's grace period) in the same transaction as the events.
@@ -108,25 +108,22 @@ struct EventIngest {
         return (held, expansions)
     }
 
-    /// Writes the bytes of the given assets (before their index rows, so an indexed asset
-    /// always has its bytes); returns the bytes newly stored.
-    private func storeAssets(_ assets: [SHA256Digest: EventBatchRewrite.Asset]) async throws -> Int {
-        let digests = Array(assets.keys)
-        guard !digests.isEmpty else { return 0 }
+    /// Keeps the bytes of the given assets (before their index rows, so an indexed asset
+    /// always has its bytes): small ones staged for a pack in one metadata transaction
+    /// once the store packs (format 3), large ones one object each. Returns the bytes
+    /// newly kept.
+    private func storeAssets(_ assets: [SHA256Digest: EventBatchRewrite.Asset], tenant: String) async throws -> Int {
+        guard !assets.isEmpty else { return 0 }
         let seconds = state.configuration.limits.storeDeadlineSeconds
-        let store = state.assets, metrics = state.metrics
+        let store = state.assets, metrics = state.metrics, policy = state.configuration.pack
+        let packing = try await state.storeFormat.packs()
+        let list = assets.map { (digest: $0.key, bytes: $0.value.bytes) }
         return try await withDeadline(seconds: seconds, { APIError.storeTimeout("storing the batch's assets", seconds: seconds) }) {
-            var newBytes = 0
-            // A few stores at a time: S3 round trips dominate, and memory is already held.
-            try await forEachConcurrently(digests, limit: 8, { digest -> Int in
-                guard let asset = assets[digest] else { return 0 }
-                let (outcome, stored) = try await store.store(digest, bytes: asset.bytes)
-                guard outcome == .created else { return 0 }
-                metrics.assetsNew.increment()
-                metrics.assetBytesNew.increment(by: Int64(stored))
-                return stored
-            }, collect: { newBytes += $0 })
-            return newBytes
+            // A few loose stores at a time: S3 round trips dominate, and memory is already held.
+            let created = try await store.store(list, tenant: tenant, packing: packing, policy: policy, at: ServerState.now())
+            metrics.assetsNew.increment(by: Int64(created.created))
+            metrics.assetBytesNew.increment(by: Int64(created.bytes))
+            return created.bytes
         }
     }
 }

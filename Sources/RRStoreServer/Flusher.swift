@@ -19,16 +19,7 @@ public struct Flusher: Service {
 
     public func run() async throws {
         let policy = state.configuration.flush
-        // Services start before the server's own migration step; make sure of the schema.
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            do {
-                try await state.metadata.migrate()
-                break
-            } catch {
-                state.logger.error("flusher waits for the metadata store: \(error)")
-                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(1)) }
-            }
-        }
+        await state.waitUntilMigrated(by: "flusher")
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             await flushDue(final: false)
             try? await cancelWhenGracefulShutdown {
@@ -143,5 +134,21 @@ public struct Flusher: Service {
         state.metrics.flushedEvents.increment(by: Int64(chunk.count))
         state.metrics.flushedBytes.increment(by: Int64(compressed.count))
         return true
+    }
+}
+
+extension ServerState {
+    /// Background services start before the server's own migration step: they make sure
+    /// of the schema first (retrying while the metadata store is unreachable).
+    func waitUntilMigrated(by service: String) async {
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            do {
+                try await metadata.migrate()
+                return
+            } catch {
+                logger.error("\(service) waits for the metadata store: \(error)")
+                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(1)) }
+            }
+        }
     }
 }

@@ -118,7 +118,7 @@ struct RecordingRoutes {
     private func screenshot(_ context: RRStoreRequestContext) async throws -> Response {
         let record = try await existing(context)
         guard let digest = record.screenshot else { throw APIError.notFound("recording '\(record.id)' has no screenshot") }
-        let bytes = try await state.assets.bytes(digest, likely: .identity)
+        let bytes = try await state.assetCache.bytes(digest, likely: .identity, from: state.assets)
         return Response(status: .ok, headers: [.contentType: record.screenshotType ?? "application/octet-stream",
                                                .eTag: "\"\(digest)\"", .cacheControl: "private, max-age=60"],
                         body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
@@ -138,7 +138,8 @@ struct RecordingRoutes {
     private func store(_ shot: Screenshot, tenant: String, id: String) async throws -> RecordingRecord? {
         let digest = SHA256Digest.hash(shot.bytes)
         guard try await state.metadata.recording(tenant: tenant, id: id) != nil else { return nil }
-        _ = try await state.assets.store(digest, bytes: shot.bytes)
+        _ = try await state.assets.store([(digest, shot.bytes)], tenant: tenant, packing: try await state.storeFormat.packs(),
+                                         policy: state.configuration.pack, at: ServerState.now())
         let now = ServerState.now()
         try await state.metadata.upsertAsset(AssetRecord(digest: digest, size: shot.bytes.count, mediaType: shot.mediaType, kind: .screenshot,
                                                          firstStored: now, lastTouched: now))

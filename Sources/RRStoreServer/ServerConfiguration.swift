@@ -1,4 +1,5 @@
 import RRStoreCore
+import RRStoreStorage
 
 /// How the service listens, what it accepts, and when it flushes. Built from flags and
 /// `RRSTORE_*` variables by `rrstore serve`; tests build it directly.
@@ -9,6 +10,8 @@ public struct ServerConfiguration: Sendable {
     public var corsOrigins: [String] = []
     public var limits = Limits()
     public var flush = FlushPolicy()
+    /// How small assets are packed (store format 3).
+    public var pack = PackPolicy()
     public var rewrite = RewriteOptions(recentAssetsBytes: 4 << 20)
     /// Bytes of recently read assets kept in memory across requests.
     public var assetCacheBytes = 64 << 20

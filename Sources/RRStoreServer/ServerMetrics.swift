@@ -21,6 +21,10 @@ public final class ServerMetrics: Sendable {
     let flushedBytes: CoreMetrics.Counter
     let flushConflicts: CoreMetrics.Counter
     let flushFailures: CoreMetrics.Counter
+    let packsWritten: CoreMetrics.Counter
+    let packedAssets: CoreMetrics.Counter
+    let packedBytes: CoreMetrics.Counter
+    let packFailures: CoreMetrics.Counter
 
     public init() {
         var factory = PrometheusMetricsFactory(registry: registry)
@@ -40,6 +44,10 @@ public final class ServerMetrics: Sendable {
         flushedBytes = counter("rrstore_flushed_chunk_bytes_total")
         flushConflicts = counter("rrstore_flush_conflicts_total")
         flushFailures = counter("rrstore_flush_failures_total")
+        packsWritten = counter("rrstore_packs_written_total")
+        packedAssets = counter("rrstore_packed_assets_total")
+        packedBytes = counter("rrstore_pack_bytes_written_total")
+        packFailures = counter("rrstore_pack_failures_total")
     }
 
     private let authFailureCounters = Mutex<[String: CoreMetrics.Counter]>([:])

@@ -1,5 +1,8 @@
 import ArgumentParser
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Logging
 import RRStoreClient
 import RRStoreCore
@@ -61,6 +64,8 @@ struct Bench {
         var stored_asset_bytes = 0
         var stored_chunk_bytes = 0
         var stored_metadata_bytes = 0
+        /// What `du` counts: the files' allocated blocks and the directories'.
+        var disk_usage_bytes = 0
         var stored_over_raw = 0.0
         var stored_over_gzip = 0.0
         var unique_assets = 0
@@ -131,6 +136,7 @@ struct Bench {
                 gzip += gzipSizes[index]
                 // Measured as it would be at rest: events flushed to chunks, the database compacted.
                 await Flusher(state: state).flushDue(final: true)
+                _ = try await Packer(blobs: blobs, index: metadata, policy: state.configuration.pack).packDue(all: true, now: ServerState.now())
                 try await metadata.compact()
                 points.append(Point(sessions: points.count + 1, raw: raw, gzip: gzip, rrstore: try Bench.diskBytes(store).total))
             }
@@ -149,6 +155,7 @@ struct Bench {
         report.stored_asset_bytes = disk.assets
         report.stored_chunk_bytes = disk.chunks
         report.stored_metadata_bytes = disk.metadata
+        report.disk_usage_bytes = disk.allocated
         report.stored_over_raw = Double(disk.total) / Double(max(report.raw_bytes, 1))
         report.stored_over_gzip = Double(disk.total) / Double(max(report.gzip_baseline_bytes, 1))
         report.unique_assets = kinds.unique
@@ -163,21 +170,23 @@ struct Bench {
         return report
     }
 
-    /// Bytes on disk under the store: asset blobs, event chunks, and the SQLite files.
-    static func diskBytes(_ directory: String) throws -> (total: Int, assets: Int, chunks: Int, metadata: Int) {
-        var assets = 0, chunks = 0, metadata = 0
+    /// Bytes under the store: asset blobs and packs, event chunks, and the SQLite files
+    /// (their sizes), and what `du` counts for all of it (allocated blocks, directories too).
+    static func diskBytes(_ directory: String) throws -> (total: Int, assets: Int, chunks: Int, metadata: Int, allocated: Int) {
+        var assets = 0, chunks = 0, metadata = 0, allocated = 0
         let enumerator = FileManager.default.enumerator(atPath: directory)
         while let path = enumerator?.nextObject() as? String {
-            let full = directory + "/" + path
-            guard let attributes = try? FileManager.default.attributesOfItem(atPath: full),
-                  attributes[.type] as? FileAttributeType == .typeRegular,
-                  let size = (attributes[.size] as? NSNumber)?.intValue else { continue }
-            if path.hasPrefix("blobs/assets/") { assets += size }
-            else if path.hasPrefix("blobs/rrweb/") { chunks += size }
+            var info = stat()
             // The -shm file is SQLite's shared-memory index, not data (gone when it closes).
-            else if path.hasPrefix("metadata.sqlite") && !path.hasSuffix("-shm") { metadata += size }
+            guard lstat(directory + "/" + path, &info) == 0, !path.hasSuffix("-shm") else { continue }
+            allocated += Int(info.st_blocks) * 512
+            guard info.st_mode & S_IFMT == S_IFREG else { continue }
+            let size = Int(info.st_size)
+            if path.hasPrefix("blobs/assets/") || path.hasPrefix("blobs/packs/") { assets += size }
+            else if path.hasPrefix("blobs/rrweb/") { chunks += size }
+            else if path.hasPrefix("metadata.sqlite") { metadata += size }
         }
-        return (assets + chunks + metadata, assets, chunks, metadata)
+        return (assets + chunks + metadata, assets, chunks, metadata, allocated)
     }
 }
 
@@ -266,7 +275,7 @@ extension Bench.Report {
             "sessions                 \(sessions)  (events \(events))",
             "raw events               \(mb(raw_bytes))",
             "gzip alone (per session) \(mb(gzip_baseline_bytes))",
-            "rrstore on disk          \(mb(stored_bytes))  = assets \(mb(stored_asset_bytes)) + chunks \(mb(stored_chunk_bytes)) + metadata \(mb(stored_metadata_bytes))",
+            "rrstore on disk          \(mb(stored_bytes))  = assets \(mb(stored_asset_bytes)) + chunks \(mb(stored_chunk_bytes)) + metadata \(mb(stored_metadata_bytes)); du \(mb(disk_usage_bytes))",
             String(format: "stored / raw             %.3f", stored_over_raw),
             String(format: "stored / gzip            %.3f", stored_over_gzip),
             "unique assets            \(unique_assets)  (references \(asset_refs))",

@@ -30,6 +30,12 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: S.table.help("flush-bytes")) var flushBytes: String?
     @Option(help: S.table.help("flush-age")) var flushAge: String?
     @Option(help: S.table.help("flush-idle")) var flushIdle: String?
+    @Option(help: S.table.help("pack-threshold")) var packThreshold: String?
+    @Option(help: S.table.help("pack-block")) var packBlock: String?
+    @Option(help: S.table.help("pack-level")) var packLevel: String?
+    @Option(help: S.table.help("pack-min-bytes")) var packMinBytes: String?
+    @Option(help: S.table.help("pack-age")) var packAge: String?
+    @Option(help: S.table.help("pack-interval")) var packInterval: String?
     @Option(help: S.table.help("max-body")) var maxBody: String?
     @Option(help: S.table.help("max-decoded-body")) var maxDecodedBody: String?
     @Option(help: S.table.help("max-event-size")) var maxEventSize: String?

@@ -17,7 +17,7 @@ import Testing
         }
         let listed = try CLI.run(["stage", "list", "--data", data])
         #expect(listed.status == 0, "\(listed.stderr)")
-        #expect(String(decoding: listed.stdout, as: UTF8.self) == "stage\tblobs\tmetadata\tformat\npr-1\tyes\tyes\t2\npr-2\tyes\tyes\t2\n")
+        #expect(String(decoding: listed.stdout, as: UTF8.self) == "stage\tblobs\tmetadata\tformat\npr-1\tyes\tyes\t3\npr-2\tyes\tyes\t3\n")
 
         let unconfirmed = try CLI.run(["stage", "delete", "pr-1", "--data", data])
         #expect(unconfirmed.status != 0 && unconfirmed.stderr.contains("--yes"), "no terminal: nothing deleted without --yes")
@@ -25,7 +25,7 @@ import Testing
         #expect(deleted.status == 0, "\(deleted.stderr)")
         #expect(!FileManager.default.fileExists(atPath: "\(data)/stages/pr-1"))
         #expect(FileManager.default.fileExists(atPath: "\(data)/stages/pr-2/metadata.sqlite"))
-        #expect(String(decoding: try CLI.run(["stage", "list", "--data", data]).stdout, as: UTF8.self).hasSuffix("\npr-2\tyes\tyes\t2\n"))
+        #expect(String(decoding: try CLI.run(["stage", "list", "--data", data]).stdout, as: UTF8.self).hasSuffix("\npr-2\tyes\tyes\t3\n"))
 
         let bad = try CLI.run(["stage", "list", "--data", data, "--stage", "Bad_Name"])
         #expect(bad.status != 0 && bad.stderr.contains("--stage") && bad.stderr.contains("a-z 0-9"), "\(bad.stderr)")

@@ -1,6 +1,7 @@
 import PropertyBased
 import RRStoreCore
 import Testing
+import RRStoreTestSupport
 
 /// Random JSON built from the pieces that break naive rewriters, at small thresholds so
 /// that most values are extracted.

@@ -1,5 +1,6 @@
 import RRStoreCore
 import Testing
+import RRStoreTestSupport
 
 /// One small hand-written event for each place DESIGN.md says assets live in rrweb events.
 @Suite struct RewriterGoldenTests {

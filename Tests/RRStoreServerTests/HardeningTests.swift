@@ -104,7 +104,7 @@ import RRStoreTestSupport
             _ = try await alice.putAsset(x, bytes: secret)
             let wrapper = Array(#"{"k":"rrtree:\#(x)"}"#.utf8)
             let w = SHA256Digest.hash(wrapper)
-            _ = try await server.state.assets.store(w, bytes: wrapper)
+            _ = try await server.state.assets.loose.store(w, bytes: wrapper)
             let now = ServerState.now()
             try await server.state.metadata.registerUpload(AssetRecord(digest: w, size: wrapper.count, mediaType: nil, kind: .tree, firstStored: now, lastTouched: now), tenant: "bob")
             _ = try await bob.createRecording(id: "b")
@@ -187,12 +187,12 @@ import RRStoreTestSupport
         }
     }
 
-    /// A lost blob is repaired by uploading it again, and a read that needs it answers 503
-    /// before its first byte meanwhile.
-    @Test(arguments: TestStores.available)
-    func aLostBlobIsRepairedByUploadingAgain(stores kind: TestStores) async throws {
+    /// A lost blob (an asset's own object, or the pack holding it) is repaired by uploading
+    /// it again, and a read that needs it answers 503 before its first byte meanwhile.
+    @Test(arguments: TestStores.available, [false, true])
+    func aLostBlobIsRepairedByUploadingAgain(stores kind: TestStores, packed: Bool) async throws {
         let stores = try await SharedStores(kind)
-        try await withServer(stores, configure: { $0.assetCacheBytes = 0 }) { server in
+        try await withServer(stores, configure: { $0.assetCacheBytes = 0; if !packed { $0.pack.maxAssetBytes = 0 } }) { server in
             let client = server.client
             let tree = Array(#"{"tagName":"div","childNodes":["some text that is stored as a tree"]}"#.utf8)
             let digest = SHA256Digest.hash(tree)
@@ -200,6 +200,16 @@ import RRStoreTestSupport
             _ = try await client.createRecording(id: "r")
             _ = try await client.appendRawEvents("r", body: Array(#"{"type":2,"data":"rrtree:\#(digest)"}"#.utf8), rewritten: true)
             for encoding in [StoredEncoding.identity, .gzip] { try? await stores.blobs.delete(.asset(digest, encoding)) }
+            if packed {
+                let report = try await Packer(blobs: stores.blobs, index: server.state.metadata, policy: server.state.configuration.pack)
+                    .packDue(all: true, now: ServerState.now())
+                #expect(report.assets >= 1)
+                guard case .packed(let entry) = try await server.state.metadata.assetLocation(digest) else {
+                    Issue.record("the upload was not packed")
+                    return
+                }
+                try await stores.blobs.delete(try BlobKey.pack(entry.pack))
+            }
             let broken = try await client.send("GET", "/recordings/r/events")
             #expect(broken.status == 503 && errorCode(broken) == "missing_asset")
             #expect(try await client.missingAssets([(digest, tree.count)]) == [digest], "the index forgot it, so clients send it again")
@@ -269,6 +279,7 @@ import RRStoreTestSupport
         configuration.port = 0
         configuration.localTenant = "t"
         configuration.limits.storeDeadlineSeconds = 1
+        configuration.pack.maxAssetBytes = 0  // every asset is an object of its own: the blob store is on the request path
         let state = ServerState(configuration: configuration, blobs: stalling, metadata: stores.metadata, logger: .init(label: "test"))
         try await withRunningServer(state: state) { port in
             let client = RRStoreClient(baseURL: "http://127.0.0.1:\(port)", retry: .init(attempts: 1))
@@ -296,6 +307,9 @@ import RRStoreTestSupport
         configuration.port = 0
         configuration.auth.mode = .token
         configuration.auth.tokensFile = file
+        // Counted in blob writes: every asset an object of its own. (Staged assets are the
+        // same: `stageAssets` writes the row whether or not the bytes were there.)
+        configuration.pack.maxAssetBytes = 0
         let state = ServerState(configuration: configuration, blobs: counting, metadata: stores.metadata, logger: .init(label: "test"))
         try await withRunningServer(state: state) { port in
             let alice = RRStoreClient(baseURL: "http://127.0.0.1:\(port)", token: "token-of-alice-0123456789", retry: .init(attempts: 1))
@@ -373,6 +387,7 @@ extension Array where Element == UInt8 {
         let stores = try await SharedStores(.embedded)
         var configuration = ServerConfiguration()
         configuration.port = 0
+        configuration.pack.maxAssetBytes = 0  // every asset is an object of its own: the blob store is on the request path
         let state = ServerState(configuration: configuration, blobs: FullDiskBlobStore(stores.blobs), metadata: stores.metadata, logger: .init(label: "test"))
         try await withRunningServer(state: state) { port in
             let client = RRStoreClient(baseURL: "http://127.0.0.1:\(port)", retry: .init(attempts: 1))
@@ -465,4 +480,14 @@ final class PendingReadCounter: MetadataStore {
     func flushCandidates(minBytes: Int, oldestBefore: Int64, newestBefore: Int64, limit: Int) async throws -> [PendingSummary] {
         try await inner.flushCandidates(minBytes: minBytes, oldestBefore: oldestBefore, newestBefore: newestBefore, limit: limit)
     }
+    func stageAssets(_ assets: [StagedAsset]) async throws -> (count: Int, bytes: Int) { try await inner.stageAssets(assets) }
+    func assetLocation(_ digest: SHA256Digest) async throws -> AssetLocation? { try await inner.assetLocation(digest) }
+    func stagedTenants(minBytes: Int, oldestBefore: Int64, limit: Int) async throws -> [StagedSummary] {
+        try await inner.stagedTenants(minBytes: minBytes, oldestBefore: oldestBefore, limit: limit)
+    }
+    func stagedAssets(tenant: String, maxBytes: Int) async throws -> [StagedAsset] { try await inner.stagedAssets(tenant: tenant, maxBytes: maxBytes) }
+    func dropStaged(packed digests: [SHA256Digest]) async throws { try await inner.dropStaged(packed: digests) }
+    func indexPack(_ pack: PackRecord, entries: [PackEntry]) async throws -> Int { try await inner.indexPack(pack, entries: entries) }
+    func packEntries(pack: String) async throws -> [PackEntry] { try await inner.packEntries(pack: pack) }
+    func packs() async throws -> [PackRecord] { try await inner.packs() }
 }

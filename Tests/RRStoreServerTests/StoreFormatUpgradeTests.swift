@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import Logging
+import RRStoreClient
 import RRStoreCore
 @testable import RRStoreServer
 import RRStoreStorage
@@ -55,5 +56,53 @@ import Testing
         var broken = EventReader(state: state, mode: .inline, tenant: "t", record: record)
         let error = await #expect(throws: RRStoreError.self) { while try await broken.next() != nil {} }
         #expect(error?.code == .corruptAsset && error?.message.contains(chunks[1].blobKey) == true, "\(String(describing: error))")
+    }
+
+    /// The second contract step (format 3: small assets staged and packed): a store a
+    /// format-2 release left gets the pack tables at start (expand) but keeps getting one
+    /// object per asset until `rrstore migrate`; then new small assets go to packs, and the
+    /// old loose assets and the new packed ones read back alike.
+    @Test func aFormatTwoStoreKeepsLooseAssetsUntilMigrateThenPacks() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rrstore-format3-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = directory + "/metadata.sqlite"
+        // The store as a format-2 release left it: schema versions 1–4, format 2.
+        _ = try await SQLiteMetadataStore(path: path)
+        try await DatabaseQueue(path: path).write { db in
+            try db.execute(sql: "DELETE FROM grdb_migrations WHERE identifier IN ('v5', 'v6')")
+            for table in ["staged_assets", "packs", "pack_entries"] { try db.execute(sql: "DROP TABLE \(table)") }
+            try db.execute(sql: "UPDATE rrstore_format SET format = 2")
+        }
+        let metadata = try await SQLiteMetadataStore(path: path)
+        #expect(try await metadata.storeFormat() == 2, "a start applies no contract step")
+        #expect(try await metadata.schemaVersion() == 5, "… but the expand step that adds the pack tables")
+        let blobs = try FileBlobStore(root: directory + "/blobs")
+        var configuration = ServerConfiguration()
+        configuration.port = 0
+        configuration.localTenant = "t"
+        let state = ServerState(configuration: configuration, blobs: blobs, metadata: metadata, logger: Logger(label: "test"))
+        @Sendable func event(_ n: Int) -> [UInt8] {
+            Array(#"{"type":5,"data":{"tag":"t","payload":"\#(String(repeating: "asset \(n) text ", count: 300))"},"timestamp":\#(n)}"#.utf8)
+        }
+        let policy = configuration.pack
+        try await withRunningServer(state: state) { port in
+            let client = RRStoreClient(baseURL: "http://127.0.0.1:\(port)", retry: .init(attempts: 1))
+            _ = try await client.createRecording(id: "r")
+            _ = try await client.appendRawEvents("r", body: event(1))
+            let loose = try await blobs.listAll(prefix: "assets/")
+            #expect(loose.count == 1, "format 2: the asset is an object of its own")
+            #expect(try await metadata.stagedTenants(minBytes: 0, oldestBefore: .max, limit: 10).isEmpty)
+
+            try await metadata.migrate(contract: true)  // rrstore migrate
+            #expect(try await metadata.storeFormat() == 3)
+            try await Task.sleep(for: .milliseconds(2100))  // the instances' view of the format is at most 2 s old
+            _ = try await client.appendRawEvents("r", body: event(2))
+            #expect(try await blobs.listAll(prefix: "assets/").count == 1, "format 3: no new loose object…")
+            #expect(try await metadata.stagedTenants(minBytes: 0, oldestBefore: .max, limit: 10).first?.count == 1, "… the asset is staged")
+            let report = try await Packer(blobs: blobs, index: metadata, policy: policy).packDue(all: true, now: ServerState.now())
+            #expect(report.packs == 1 && report.assets == 1)
+            #expect(try await client.readEvents("r") == event(1) + [0x0A] + event(2) + [0x0A], "loose and packed assets read back alike")
+        }
     }
 }

@@ -11,7 +11,7 @@ import ServiceLifecycle
 /// A store is a `Service`: `run()` keeps what it needs running while it is used (for
 /// PostgreSQL, the connection pool) until graceful shutdown or cancellation, so the
 /// service group that runs the server runs the store too, and stops it last.
-public protocol MetadataStore: Service, Sendable {
+public protocol MetadataStore: Service, PackIndex {
     /// Brings the schema to the current version (idempotent; safe with several instances):
     /// the expand migrations only, or with `contract` the contract ones too
     /// (`rrstore migrate`; see `StoreFormat`). Throws `StoreFormat.newerFormat` for a store
@@ -45,8 +45,9 @@ public protocol MetadataStore: Service, Sendable {
     /// The index rows of the assets among `digests` this tenant holds links to (a link
     /// whose index row was forgotten does not count: its bytes must be sent again).
     func linkedAssets(tenant: String, among digests: [SHA256Digest]) async throws -> [SHA256Digest: AssetRecord]
-    /// Drops the asset's index row (links stay): its bytes were found missing, so the next
-    /// upload or ingest of the asset stores them again instead of trusting the index.
+    /// Drops the asset's index row and its pack entry (links stay): its bytes were found
+    /// missing, so the next upload or ingest of the asset stores them again instead of
+    /// trusting the index.
     func forgetIndexedAsset(_ digest: SHA256Digest) async throws
     /// The assets a recording's events reference (written by `appendEvents`): what
     /// retention and garbage collection weigh when the recording goes.
@@ -324,7 +325,11 @@ enum MetadataSchema {
         (3, ["ALTER TABLE assets ADD COLUMN expanded_size BIGINT",
              "ALTER TABLE idempotency_keys ADD COLUMN body_digest TEXT"]),
         // Format 2 (a contract step, `StoreFormat`): event chunks may be zstd. No schema change.
-        (4, [])]
+        (4, []),
+        // Packs: staged assets, packs, the pack index (expand: older binaries ignore them).
+        (5, packTables(dialect)),
+        // Format 3 (contract): small assets go to packs. No schema change.
+        (6, [])]
     }
 
     /// The embedded store's metadata is mostly the digest-keyed tables. SQLite keeps a

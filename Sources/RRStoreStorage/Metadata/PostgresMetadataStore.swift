@@ -12,8 +12,8 @@ import ServiceLifecycle
 /// `run()` drives the connection pool; it must be running (in a task group or as a
 /// service) while the store is used.
 public final class PostgresMetadataStore: MetadataStore {
-    private let client: PostgresClient
-    private let logger: Logger
+    let client: PostgresClient
+    let logger: Logger
     /// The stage's schema, if any.
     private let schema: String?
     /// Opens when `run()` starts: services start together, and a query that leases a
@@ -152,7 +152,7 @@ public final class PostgresMetadataStore: MetadataStore {
     /// unreachable, and the pool keeps trying to connect — fails (503 in the service)
     /// instead of waiting forever.
     @discardableResult
-    private func wrap<T: Sendable>(_ body: @Sendable () async throws -> T) async throws -> T {
+    func wrap<T: Sendable>(_ body: @Sendable () async throws -> T) async throws -> T {
         await poolStarted.wait()
         let timeout = operationTimeout
         let target = self.target
@@ -181,7 +181,7 @@ public final class PostgresMetadataStore: MetadataStore {
         }
     }
 
-    private func transaction<T: Sendable>(_ body: @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+    func transaction<T: Sendable>(_ body: @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         try await wrap { try await client.withTransaction(logger: logger) { connection in try await body(connection) } }
     }
 
@@ -211,7 +211,7 @@ public final class PostgresMetadataStore: MetadataStore {
             let migrations = MetadataSchema.migrations(.postgres)
             let pending = migrations.map(\.version).filter { !applied.contains($0) }.sorted()
             let plan = StoreFormat.plan(pending: pending, storedFormat: stored, isNew: applied.isEmpty, contract: contract)
-            let now = Int64(Clock.unixSeconds() * 1000)
+            let now = WallClock.millisecondsSince1970()
             for migration in migrations where plan.apply.contains(migration.version) {
                 for statement in migration.statements {
                     try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
@@ -401,8 +401,9 @@ public final class PostgresMetadataStore: MetadataStore {
     }
 
     public func forgetIndexedAsset(_ digest: SHA256Digest) async throws {
-        try await wrap {
-            try await client.query("DELETE FROM assets WHERE digest = \(digest.description)", logger: logger)
+        try await transaction { connection in
+            try await connection.query("DELETE FROM assets WHERE digest = \(digest.description)", logger: logger)
+            try await connection.query("DELETE FROM pack_entries WHERE digest = \(digest.description)", logger: logger)
         }
     }
 

@@ -27,13 +27,13 @@ public final class SQLiteMetadataStore: MetadataStore {
         try await migrate()
     }
 
-    private func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+    func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         do { return try await pool.write(body) } catch let error as RRStoreError { throw error } catch {
             throw RRStoreError(.database, "SQLite: \(error)")
         }
     }
 
-    private func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+    func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         do { return try await pool.read(body) } catch let error as RRStoreError { throw error } catch {
             throw RRStoreError(.database, "SQLite: \(error)")
         }
@@ -245,7 +245,10 @@ public final class SQLiteMetadataStore: MetadataStore {
     }
 
     public func forgetIndexedAsset(_ digest: SHA256Digest) async throws {
-        try await write { db in try db.execute(sql: "DELETE FROM assets WHERE digest = ?", arguments: [digest.sqliteValue]) }
+        try await write { db in
+            try db.execute(sql: "DELETE FROM assets WHERE digest = ?", arguments: [digest.sqliteValue])
+            try db.execute(sql: "DELETE FROM pack_entries WHERE digest = ?", arguments: [digest.sqliteValue])
+        }
     }
 
     public func linked(tenant: String, among digests: [SHA256Digest]) async throws -> Set<SHA256Digest> {

@@ -14,11 +14,12 @@ import RRStoreCore
 /// A new store is created at the binary's format, with every migration applied.
 public enum StoreFormat {
     /// The format this binary reads and writes.
-    public static let current = 2
+    public static let current = 3
     /// Contract migrations, by schema version, and the format each brings. Versions 1–3 are
     /// format 1; version 4 (no schema change) brings format 2: event chunks in zstd, which
-    /// format-1 binaries cannot read.
-    static let contractMigrations: [Int: Int] = [4: 2]
+    /// format-1 binaries cannot read; version 6 brings format 3: small assets in packs
+    /// (version 5 added the tables, which format-2 binaries ignore).
+    static let contractMigrations: [Int: Int] = [4: 2, 6: 3]
 
     public static let newerFormat = RRStoreError.Code("newer_store_format")
 

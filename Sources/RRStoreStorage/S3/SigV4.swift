@@ -142,7 +142,7 @@ public struct AMZDate: Sendable, Equatable {
 
     /// The current UTC time.
     public static func now() -> AMZDate {
-        AMZDate(secondsSince1970: Int(Clock.unixSeconds()))
+        AMZDate(secondsSince1970: Int(WallClock.secondsSince1970()))
     }
 
     public init(secondsSince1970 t: Int) {
@@ -151,17 +151,3 @@ public struct AMZDate: Sendable, Equatable {
         timestamp = "\(c.year)\(two(c.month))\(two(c.day))T\(two(c.hour))\(two(c.minute))\(two(c.second))Z"
     }
 }
-
-enum Clock {
-    static func unixSeconds() -> Double {
-        var spec = timespec()
-        clock_gettime(CLOCK_REALTIME, &spec)
-        return Double(spec.tv_sec) + Double(spec.tv_nsec) / 1e9
-    }
-}
-
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
