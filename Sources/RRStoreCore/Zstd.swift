@@ -80,13 +80,16 @@ public final class ZstdDecoder {
     public func decode(_ input: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
         var source = ZSTD_inBuffer(src: input.baseAddress, size: input.count, pos: 0)
         while true {
+            let consumedBefore = source.pos
             let (produced, code) = chunk.withUnsafeMutableBytes { out -> (Int, Int) in
                 var sink = ZSTD_outBuffer(dst: out.baseAddress, size: out.count, pos: 0)
                 let code = ZSTD_decompressStream(context, &sink, &source)
                 return (sink.pos, code)
             }
             try Zstd.check(code, "decompressing")
-            pending = code
+            // A call that moved nothing (the one after output filled the chunk exactly at a
+            // frame's end) answers the next frame's header size: it says nothing of this one.
+            if produced > 0 || source.pos > consumedBefore { pending = code }
             guard totalOut <= maxOutputBytes - produced else {
                 throw RRStoreError(.tooLarge, "a zstd frame decompresses to more than \(maxOutputBytes) bytes")
             }
@@ -100,5 +103,59 @@ public final class ZstdDecoder {
     /// Throws unless the input ended at the end of a frame.
     public func finish() throws {
         guard pending == 0 else { throw RRStoreError(.invalidZstd, "the zstd frame is cut short (\(totalOut) bytes out)") }
+    }
+}
+
+/// Streams input into one zstd frame, with zstd's long-distance matching when asked
+/// (`windowLog`, as `zstd --long=N`): what an archival compressor does over a whole
+/// stream. `flush()` makes all output so far decodable (`ZSTD_e_flush`); `end()` closes
+/// the frame. Benchmarks use it as the anchor rrstore's stored bytes are measured against.
+public final class ZstdEncoder {
+    private let context: OpaquePointer
+    private var chunk = [UInt8](repeating: 0, count: 1 << 17)
+    /// Compressed bytes produced so far, over every frame.
+    public private(set) var totalOut = 0
+
+    public init(level: Int32, windowLog: Int32? = nil) throws {
+        guard let context = ZSTD_createCCtx() else { throw RRStoreError(.tooLarge, "zstd: out of memory creating a compression context") }
+        self.context = context
+        try Zstd.check(ZSTD_CCtx_setParameter(context, ZSTD_c_compressionLevel, level), "setting the level")
+        if let windowLog {
+            try Zstd.check(ZSTD_CCtx_setParameter(context, ZSTD_c_enableLongDistanceMatching, 1), "enabling long matching")
+            try Zstd.check(ZSTD_CCtx_setParameter(context, ZSTD_c_windowLog, windowLog), "setting the window")
+        }
+    }
+
+    deinit { ZSTD_freeCCtx(context) }
+
+    /// Compresses `input`; `body` gets the output as it is made.
+    public func write(_ input: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) throws -> Void = { _ in }) throws {
+        try run(input, ZSTD_e_continue, body)
+    }
+
+    /// Makes every byte written so far decodable from the output so far.
+    public func flush(_ body: (UnsafeRawBufferPointer) throws -> Void = { _ in }) throws {
+        try run(UnsafeRawBufferPointer(start: nil, count: 0), ZSTD_e_flush, body)
+    }
+
+    /// Ends the frame; a later `write` starts a new one (sharing no context with this).
+    public func end(_ body: (UnsafeRawBufferPointer) throws -> Void = { _ in }) throws {
+        try run(UnsafeRawBufferPointer(start: nil, count: 0), ZSTD_e_end, body)
+    }
+
+    private func run(_ input: UnsafeRawBufferPointer, _ directive: ZSTD_EndDirective, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+        var source = ZSTD_inBuffer(src: input.baseAddress, size: input.count, pos: 0)
+        while true {
+            let (produced, remaining) = chunk.withUnsafeMutableBytes { out -> (Int, Int) in
+                var sink = ZSTD_outBuffer(dst: out.baseAddress, size: out.count, pos: 0)
+                let remaining = ZSTD_compressStream2(context, &sink, &source, directive)
+                return (sink.pos, remaining)
+            }
+            try Zstd.check(remaining, "compressing")
+            totalOut += produced
+            if produced > 0 { try chunk.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[..<produced])) } }
+            // Done when the input is consumed and, for a flush or an end, nothing is left inside.
+            if source.pos == source.size && (directive == ZSTD_e_continue || remaining == 0) { return }
+        }
     }
 }

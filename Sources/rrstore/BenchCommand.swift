@@ -36,9 +36,16 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Keep the store in this (new or empty) directory instead of a temporary one.")
     var keep: String?
 
+    @Flag(help: """
+        Also measure the archival bound in the same run: each site's sessions (a directory's) \
+        as one zstd -19 --long=27 stream, what a long-window compressor keeps with no dedup \
+        and no way to read or delete one session alone. Slow (~1 MB/s).
+        """)
+    var archivalAnchor = false
+
     func run() async throws {
         try await reportingErrors {
-            let report = try await Bench(corpus: corpus, keep: keep).run()
+            let report = try await Bench(corpus: corpus, keep: keep, archivalAnchor: archivalAnchor).run()
             if let chart { try Data(report.chartSVG().utf8).write(to: URL(fileURLWithPath: chart)) }
             if json {
                 print(String(decoding: try report.jsonData(), as: UTF8.self))
@@ -52,8 +59,13 @@ struct BenchCommand: AsyncParsableCommand {
 struct Bench {
     let corpus: String
     let keep: String?
+    var archivalAnchor = false
 
-    struct Point: Codable, Sendable { var sessions: Int; var raw: Int; var gzip: Int; var rrstore: Int }
+    struct Point: Codable, Sendable {
+        var sessions: Int; var raw: Int; var gzip: Int; var rrstore: Int
+        /// The archival bound's cumulative bytes (`--archival-anchor`).
+        var archival: Int?
+    }
 
     struct Report: Codable {
         var sessions = 0
@@ -68,6 +80,9 @@ struct Bench {
         var disk_usage_bytes = 0
         var stored_over_raw = 0.0
         var stored_over_gzip = 0.0
+        /// zstd -19 --long=27 over each site's sessions as one stream (`--archival-anchor`).
+        var archival_zstd_bytes: Int?
+        var archival_over_gzip: Double?
         var unique_assets = 0
         var asset_refs = 0
         var bytes_saved_by_kind: [String: Int] = [:]
@@ -94,6 +109,8 @@ struct Bench {
         var kinds = KindTally()
         var raws: [[UInt8]] = []
         var gzips: [Int] = []
+        var archival = try archivalAnchor ? ArchivalAnchor() : nil
+        var archivalSizes: [Int?] = []
         var rewriteSeconds = 0.0
         var rewriting = EventRewriting(options: RewriteOptions())
         var rewritten: [UInt8] = []
@@ -101,7 +118,7 @@ struct Bench {
             guard case .file(let path) = session.origin else { continue }
             let bytes = try BackfillSource.fileText(path)
             let events = try BackfillSource.fileEvents(bytes)
-            guard !events.isEmpty, events.allSatisfy(hasTypeField) else { raws.append([]); gzips.append(0); continue }
+            guard !events.isEmpty, events.allSatisfy(hasTypeField) else { raws.append([]); gzips.append(0); archivalSizes.append(nil); continue }
             let start = ContinuousClock.now
             for event in events {
                 rewritten.removeAll(keepingCapacity: true)
@@ -110,6 +127,7 @@ struct Bench {
             rewriteSeconds += (ContinuousClock.now - start).seconds
             gzips.append(try GzipEncoder.compress(bytes).count)
             raws.append(bytes)
+            archivalSizes.append(try archival?.add(bytes, site: (path as NSString).deletingLastPathComponent))
         }
         report.rewrite_mb_per_s = Double(raws.reduce(0) { $0 + $1.count }) / max(rewriteSeconds, 1e-9) / 1e6
         report.bytes_saved_by_kind = kinds.saved
@@ -123,7 +141,7 @@ struct Bench {
         logger.logLevel = .warning
         let state = ServerState(configuration: configuration, blobs: blobs, metadata: metadata, logger: logger)
         let started = ContinuousClock.now
-        let sessionList = sessions, rawSessions = raws, gzipSizes = gzips, store = directory
+        let sessionList = sessions, rawSessions = raws, gzipSizes = gzips, store = directory, archivalAt = archivalSizes
         let (totals, loaded, cumulative) = try await withRunningServer(state: state) { port in
             let client = RRStoreClient(baseURL: "http://127.0.0.1:\(port)")
             let present = PresentAssets()
@@ -138,7 +156,8 @@ struct Bench {
                 await Flusher(state: state).flushDue(final: true)
                 _ = try await Packer(blobs: blobs, index: metadata, policy: state.configuration.pack).packDue(all: true, now: ServerState.now())
                 try await metadata.compact()
-                points.append(Point(sessions: points.count + 1, raw: raw, gzip: gzip, rrstore: try Bench.diskBytes(store).total))
+                points.append(Point(sessions: points.count + 1, raw: raw, gzip: gzip, rrstore: try Bench.diskBytes(store).total,
+                                    archival: index < archivalAt.count ? archivalAt[index] : nil))
             }
             return (totals, points.count, points)
         }  // shutting down flushed every pending event
@@ -158,6 +177,10 @@ struct Bench {
         report.disk_usage_bytes = disk.allocated
         report.stored_over_raw = Double(disk.total) / Double(max(report.raw_bytes, 1))
         report.stored_over_gzip = Double(disk.total) / Double(max(report.gzip_baseline_bytes, 1))
+        if let archived = try archival?.finish() {
+            report.archival_zstd_bytes = archived
+            report.archival_over_gzip = Double(archived) / Double(max(report.gzip_baseline_bytes, 1))
+        }
         report.unique_assets = kinds.unique
         report.asset_refs = totals.assetsReferenced
         report.client_missing_requests = totals.missingRequests
@@ -287,6 +310,10 @@ extension Bench.Report {
                    monthly_cost_per_1000_sessions["original_design_usd"] ?? 0, monthly_cost_per_1000_sessions["rrstore_usd"] ?? 0),
             "prices (USD): " + prices_usd.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "),
         ]
+        if let archival_zstd_bytes, let archival_over_gzip {
+            lines.insert(String(format: "archival bound / gzip    %.3f  (zstd -19 --long=27, each site one stream: \(mb(archival_zstd_bytes)); stored / bound %.3f)",
+                                archival_over_gzip, Double(stored_bytes) / Double(max(archival_zstd_bytes, 1))), at: 6)
+        }
         lines.append("")
         return lines.joined(separator: "\n")
     }
@@ -294,7 +321,9 @@ extension Bench.Report {
     /// Cumulative bytes (raw, gzip alone, rrstore) as sessions are added.
     func chartSVG() -> String {
         let width = 720.0, height = 420.0, left = 70.0, bottom = 40.0, top = 30.0, right = 150.0
-        let maxY = Double(cumulative.map(\.raw).max() ?? 1)
+        // Scaled to gzip alone: on raw's scale rrstore and the archival bound would be one line
+        // along the bottom (raw is in the title).
+        let maxY = Double(cumulative.map(\.gzip).max() ?? 1)
         let maxX = Double(max(cumulative.count, 1))
         func x(_ i: Int) -> Double { left + (width - left - right) * Double(i) / maxX }
         func y(_ v: Int) -> Double { height - bottom - (height - bottom - top) * Double(v) / maxY }
@@ -313,7 +342,7 @@ extension Bench.Report {
         var svg = """
         <svg xmlns="http://www.w3.org/2000/svg" width="\(Int(width))" height="\(Int(height))" font-family="sans-serif">
         <rect width="100%" height="100%" fill="white"/>
-        <text x="\(left)" y="20" font-size="15">Cumulative bytes stored as sessions are added</text>
+        <text x="\(left)" y="20" font-size="15">Cumulative bytes stored as sessions are added (raw events: \(String(format: "%.0f MB", Double(cumulative.last?.raw ?? 0) / 1e6)))</text>
         <line x1="\(left)" y1="\(height - bottom)" x2="\(width - right)" y2="\(height - bottom)" stroke="#444"/>
         <line x1="\(left)" y1="\(top)" x2="\(left)" y2="\(height - bottom)" stroke="#444"/>
         <text x="\((left + width - right) / 2 - 30)" y="\(height - 8)" font-size="12">sessions</text>
@@ -326,9 +355,40 @@ extension Bench.Report {
             svg += "<text x=\"6\" y=\"\(y(value) + 4)\" font-size=\"11\">\(String(format: "%.0f MB", Double(value) / 1e6))</text>\n"
             svg += "<line x1=\"\(left)\" y1=\"\(y(value))\" x2=\"\(width - right)\" y2=\"\(y(value))\" stroke=\"#ddd\"/>\n"
         }
-        svg += line({ $0.raw }, "#d62728", "raw") + "\n"
         svg += line({ $0.gzip }, "#ff7f0e", "gzip alone") + "\n"
+        if cumulative.allSatisfy({ $0.archival != nil }) {
+            svg += line({ $0.archival ?? 0 }, "#2ca02c", "zstd --long") + "\n"
+        }
         svg += line({ $0.rrstore }, "#1f77b4", "rrstore") + "\n</svg>\n"
         return svg
+    }
+}
+
+/// The archival bound: each site's sessions (a directory's files, in order) as one zstd
+/// -19 --long=27 stream, measured after every session (a flush) so the chart can follow it.
+struct ArchivalAnchor {
+    private var encoder: ZstdEncoder
+    private var site: String?
+    private var closedFrames = 0
+
+    init() throws { encoder = try ZstdEncoder(level: 19, windowLog: 27) }
+
+    /// Cumulative compressed bytes after `session`.
+    mutating func add(_ session: [UInt8], site: String) throws -> Int {
+        if let current = self.site, current != site {
+            // A new site is a new stream: no context from the previous one.
+            try encoder.end()
+            closedFrames += encoder.totalOut
+            encoder = try ZstdEncoder(level: 19, windowLog: 27)
+        }
+        self.site = site
+        try session.withUnsafeBytes { try encoder.write($0) }
+        try encoder.flush()
+        return closedFrames + encoder.totalOut
+    }
+
+    mutating func finish() throws -> Int {
+        try encoder.end()
+        return closedFrames + encoder.totalOut
     }
 }

@@ -237,14 +237,15 @@ import RRStoreTestSupport
         var stored_over_gzip: Double
         var unique_assets: Int
         var client_asset_uploads: Int
+        var archival_zstd_bytes: Int?
         var cumulative: [Point]
-        struct Point: Decodable { var sessions: Int; var raw: Int; var gzip: Int; var rrstore: Int }
+        struct Point: Decodable { var sessions: Int; var raw: Int; var gzip: Int; var rrstore: Int; var archival: Int? }
     }
 
     @Test func storedBytesMatchTheDisk() throws {
         let work = FileManager.default.temporaryDirectory.appendingPathComponent("rrstore-bench-test-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: work) }
-        let result = try CLI.run(["bench", "--corpus", Corpus.directory.path, "--json", "--keep", work + "/store", "--chart", work + "/chart.svg"])
+        let result = try CLI.run(["bench", "--corpus", Corpus.directory.path, "--json", "--keep", work + "/store", "--chart", work + "/chart.svg", "--archival-anchor"])
         #expect(result.status == 0, "\(result.stderr)")
         let report = try JSONDecoder().decode(Report.self, from: result.stdout)
         let sessions = try Corpus.sessions()
@@ -262,6 +263,11 @@ import RRStoreTestSupport
         #expect(report.client_asset_uploads == report.unique_assets, "each distinct asset uploaded once")
         #expect(report.cumulative.count == sessions.count && report.cumulative.last?.raw == raw)
         let chart = try String(contentsOfFile: work + "/chart.svg", encoding: .utf8)
-        #expect(chart.hasPrefix("<svg") && chart.components(separatedBy: "<polyline").count == 4)
+        #expect(chart.hasPrefix("<svg") && chart.components(separatedBy: "<polyline").count == 4, "gzip alone, the archival bound, rrstore")
+        // The archival bound grows with every session, and ends where the closed frames do.
+        let archival = report.cumulative.compactMap(\.archival)
+        #expect(archival.count == sessions.count && zip(archival, archival.dropFirst()).allSatisfy { $0 < $1 })
+        let bound = try #require(report.archival_zstd_bytes)
+        #expect(bound >= archival.last! && bound < archival.last! + 1024 && bound < report.gzip_baseline_bytes / 2)
     }
 }

@@ -1,5 +1,6 @@
 import RRStoreCore
 import Testing
+import RRStoreTestSupport
 
 /// zstd as rrstore keeps bytes at rest with it: round trips, a bounded output whatever a
 /// frame claims, damage detected (the frame checksum), and cut-short input refused.
@@ -27,6 +28,9 @@ import Testing
             #expect(out == Self.text, "pieces of \(piece)")
         }
         #expect(try Zstd.decompress(try Zstd.compress([UInt8]())) == [])
+        // Output that fills the decoder's chunks exactly, to a frame's end, is whole.
+        let exact = [UInt8](repeating: 7, count: 2 << 18)
+        #expect(try Zstd.decompress(try Zstd.compress(exact)) == exact)
     }
 
     @Test func outputIsBoundedDamageDetectedAndCutShortRefused() throws {
@@ -46,5 +50,31 @@ import Testing
         #expect(cut?.code == .invalidZstd)
         #expect(throws: RRStoreError.self) { try Zstd.decompress([]) }
         #expect(throws: RRStoreError.self) { try Zstd.decompress(Array("not zstd at all".utf8)) }
+    }
+
+    /// The streaming encoder (the benchmarks' archival anchor): flushed output decodes to
+    /// what was written so far, frames end and start again, and long-distance matching
+    /// finds a repeat far beyond the level's own window.
+    @Test func theStreamingEncoderFlushesEndsAndMatchesFarBack() throws {
+        var generator = SplitMix64(seed: 7)
+        let random = (0..<(2 << 20)).map { _ in UInt8(truncatingIfNeeded: generator.next()) }
+        func encode(_ windowLog: Int32?) throws -> (out: [UInt8], afterFirst: Int) {
+            let encoder = try ZstdEncoder(level: 1, windowLog: windowLog)
+            var out: [UInt8] = []
+            try random.withUnsafeBytes { try encoder.write($0) { out += $0 } }
+            try encoder.flush { out += $0 }
+            let afterFirst = out.count
+            #expect(try { let d = try ZstdDecoder(); var o: [UInt8] = []; try out.withUnsafeBytes { try d.decode($0) { o += $0 } }; return o }() == random,
+                    "flushed output decodes to everything written so far")
+            try random.withUnsafeBytes { try encoder.write($0) { out += $0 } }
+            try encoder.end { out += $0 }
+            #expect(encoder.totalOut == out.count)
+            return (out, afterFirst)
+        }
+        let plain = try encode(nil), long = try encode(27)
+        #expect(try Zstd.decompress(plain.out) == random + random)
+        #expect(try Zstd.decompress(long.out) == random + random)
+        #expect(plain.out.count > 2 * plain.afterFirst - 4096, "level 1's own window misses a repeat 2 MiB back")
+        #expect(long.out.count < long.afterFirst + 64 << 10, "--long finds it")
     }
 }

@@ -39,6 +39,9 @@ enum PackSamples {
             let stored = Array(pack[entry.blockOffset..<(entry.blockOffset + entry.blockLength)])
             let block = entry.blockEncoding == .zstd ? try Zstd.decompress(stored) : stored
             #expect(Array(block[entry.offset..<(entry.offset + entry.length)]) == bytes)
+            // Read amplification: a shared block decodes to at most blockBytes.
+            let shared = entries.filter { $0.blockOffset == entry.blockOffset }.count > 1
+            #expect(!shared || block.count <= policy.blockBytes, "a shared block of \(block.count) bytes")
         }
         // The trailer lists the same entries.
         let length = try PackTrailer.trailerLength(lastEight: Array(pack.suffix(8)), packSize: pack.count, pack: "p1")

@@ -115,12 +115,13 @@ public struct StoredAssets: Sendable {
 /// Decoded pack blocks recently read, shared by all requests: replaying a session reads
 /// its trees and stylesheets from the same few blocks.
 public final class PackBlockCache: Sendable {
-    /// No block decodes to more than this (a block is `blockBytes` plus one small asset);
-    /// a damaged frame claiming more is an error, not an allocation.
+    /// No block decodes to more than this (a block is at most `blockBytes`, 8 MiB at the
+    /// most, or one asset under the pack threshold, 16 MiB at the most); a damaged frame
+    /// claiming more is an error, not an allocation.
     public static let maxBlockBytes = 16 << 20
     private let cache: Mutex<ByteBoundedCache<String, [UInt8]>>
 
-    public init(capacityBytes: Int = 32 << 20) {
+    public init(capacityBytes: Int = 64 << 20) {
         cache = Mutex(ByteBoundedCache(capacityBytes: capacityBytes))
     }
 
