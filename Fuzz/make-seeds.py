@@ -77,6 +77,12 @@ add("pack", good[:-9] + b"\xff" + good[-8:])
 add("pack", good[:-8] + (2**31).to_bytes(4, "big") + b"RRP1")
 add("pack", b"a\x00bb\x00" + png[:64])
 
+def batch(assets):  # [(bytes, media type or None)] -> a POST /assets/batch body
+    return b"".join(b"sha256:%s %d %s\n%s\n" % (hashlib.sha256(a).hexdigest().encode(), len(a), (t or "-").encode(), a) for a, t in assets)
+add("batch", batch([(b'{"tagName":"div"}', None), (png[:40], "image/png"), (b"", None)]))
+add("batch", batch([(b"a\nb", None)])[:-2])
+add("batch", b"sha256:" + b"0" * 64 + b" 99999 -\nab\n")
+
 corpus = pathlib.Path(__file__).resolve().parent.parent.parent / "shared" / "corpus"
 if corpus.is_dir():
     for path in sorted(corpus.rglob("*.json.gz"))[:3]:

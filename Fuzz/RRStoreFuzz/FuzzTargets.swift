@@ -7,6 +7,7 @@ enum FuzzTargets {
     static let all: [String: @Sendable (UnsafeRawBufferPointer) -> Void] = [
         "headers": headers, "json": json, "rewrite": rewrite, "framing": framing, "gzip": gzip, "zstd": zstd,
         "jwt": jwt, "references": references, "packed": packed, "base64": base64, "pack": pack,
+        "batch": batch,
     ]
 
     /// Header values the service acts on: media types, encodings, ranges, lengths.
@@ -163,6 +164,22 @@ enum FuzzTargets {
                                                     packSize: built.count, pack: "p")
         else { preconditionFailure("a pack as built does not parse") }
         precondition(listed == entries, "a pack's trailer does not list what was packed")
+    }
+
+    /// A batch upload's body (`POST /assets/batch`): every item lies inside the body, and
+    /// what parsed encodes and parses again to the same assets.
+    static func batch(_ data: UnsafeRawBufferPointer) {
+        guard let items = try? AssetBatch.parse(data, maxItems: 64, maxItemBytes: 1 << 16) else { return }
+        let assets = items.map { item -> (digest: SHA256Digest, bytes: [UInt8], mediaType: String?) in
+            precondition(item.range.lowerBound >= 0 && item.range.upperBound <= data.count, "an item outside the body")
+            return (item.digest, Array(data[item.range]), item.mediaType)
+        }
+        let again = AssetBatch.encode(assets)
+        guard let reparsed = try? again.withUnsafeBytes({ try AssetBatch.parse($0, maxItems: 64, maxItemBytes: 1 << 16) }) else {
+            preconditionFailure("an encoded batch does not parse")
+        }
+        precondition(reparsed.map(\.digest) == items.map(\.digest) && reparsed.map(\.mediaType) == items.map(\.mediaType)
+                     && reparsed.map({ Array(again[$0.range]) }) == assets.map(\.bytes), "a batch does not round-trip")
     }
 
     static func base64(_ data: UnsafeRawBufferPointer) {

@@ -12,6 +12,8 @@ public struct UploadStats: Sendable, Equatable {
     public var assetsUploaded = 0
     public var assetBytesUploaded = 0
     public var missingRequests = 0
+    /// Upload requests: batches, and single `PUT`s.
+    public var uploadRequests = 0
     public var eventRequests = 0
     public init() {}
 
@@ -23,6 +25,7 @@ public struct UploadStats: Sendable, Equatable {
         a.assetsUploaded += b.assetsUploaded
         a.assetBytesUploaded += b.assetBytesUploaded
         a.missingRequests += b.missingRequests
+        a.uploadRequests += b.uploadRequests
         a.eventRequests += b.eventRequests
     }
 }
@@ -39,11 +42,14 @@ public final class PresentAssets: Sendable {
 
 extension RRStoreClient {
     /// Rewrites the events locally with the core, asks the have-set which assets the server
-    /// lacks (1,000 per call), uploads only those (`uploadConcurrency` at a time), then posts
-    /// the rewritten events with `RRStore-Rewritten: 1` and the idempotency key, so a
-    /// retried batch counts once. `events`: a JSON array of events or NDJSON.
+    /// lacks (1,000 per call), uploads only those (in batches of about `uploadBatchBytes`,
+    /// `uploadConcurrency` requests at a time; 0 sends one `PUT` per asset, for servers from
+    /// before `POST /assets/batch`), then posts the rewritten events with
+    /// `RRStore-Rewritten: 1` and the idempotency key, so a retried batch counts once.
+    /// `events`: a JSON array of events or NDJSON.
     public func appendEvents(_ recording: String, events: [UInt8], idempotencyKey: String?, present: PresentAssets = PresentAssets(),
-                             uploadConcurrency: Int = 4, rewrite options: RewriteOptions = RewriteOptions()) async throws -> UploadStats {
+                             uploadConcurrency: Int = 4, uploadBatchBytes: Int = 4 << 20,
+                             rewrite options: RewriteOptions = RewriteOptions()) async throws -> UploadStats {
         var stats = UploadStats()
         let batch = try events.withUnsafeBytes { try EventBatchRewrite.rewrite($0, options: options) }
         stats.events = batch.events.count
@@ -67,51 +73,94 @@ extension RRStoreClient {
             present.insert(slice.filter { !lacking.contains($0) })
         }
 
-        // Uploads, a few at a time. A tree (or nested text) may only be uploaded once the
-        // assets it references are (the server checks), so each waits for its children.
-        let missingSet = Set(missing)
-        var waitingOn: [SHA256Digest: Int] = [:]
-        var parents: [SHA256Digest: [SHA256Digest]] = [:]
-        var ready: [SHA256Digest] = []
-        for digest in missing {
-            let children = assets[digest]!.bytes.withUnsafeBytes { ReferenceMentions.digests(in: $0) }
-                .filter { $0 != digest && missingSet.contains($0) }
-            waitingOn[digest] = children.count
-            for child in children { parents[child, default: []].append(digest) }
-            if children.isEmpty { ready.append(digest) }
-        }
-        ready.reverse()  // popLast takes them in extraction order
-        try await withThrowingTaskGroup(of: (SHA256Digest, Int).self) { group in
-            var running = 0
-            func startReady() {
-                while running < max(1, uploadConcurrency), let digest = ready.popLast() {
-                    let asset = assets[digest]!
-                    running += 1
-                    group.addTask {
-                        try await self.putAsset(digest, bytes: asset.bytes, mediaType: asset.mediaType)
-                        return (digest, asset.bytes.count)
-                    }
-                }
-            }
-            startReady()
-            while let (digest, bytes) = try await group.next() {
-                running -= 1
-                stats.assetsUploaded += 1
-                stats.assetBytesUploaded += bytes
-                for parent in parents[digest] ?? [] {
-                    waitingOn[parent]! -= 1
-                    if waitingOn[parent] == 0 { ready.insert(parent, at: 0) }
-                }
-                startReady()
-            }
-        }
-        guard stats.assetsUploaded == missing.count else {
-            throw RRStoreError(RRStoreError.Code("upload_order"), "\(missing.count - stats.assetsUploaded) assets reference each other in a cycle and cannot be uploaded")
-        }
+        try await upload(missing, assets: assets, batchBytes: uploadBatchBytes, concurrency: uploadConcurrency, stats: &stats)
         present.insert(missing)
 
         _ = try await appendRawEvents(recording, body: rewritten, format: .ndjson, idempotencyKey: idempotencyKey, rewritten: true)
         stats.eventRequests += 1
         return stats
     }
+
+    /// Uploads `missing` children first: each asset gets a level one above the highest of
+    /// the missing assets it names (leaves are 0); levels go one after another, and within
+    /// a level the batches (or single `PUT`s) go `concurrency` at a time, so no asset reaches
+    /// the server before what it names.
+    func upload(_ missing: [SHA256Digest], assets: [SHA256Digest: (bytes: [UInt8], mediaType: String?)], batchBytes: Int,
+                concurrency: Int, stats: inout UploadStats) async throws {
+        guard !missing.isEmpty else { return }
+        let missingSet = Set(missing)
+        var children: [SHA256Digest: [SHA256Digest]] = [:]
+        var parents: [SHA256Digest: [SHA256Digest]] = [:]
+        var waitingOn: [SHA256Digest: Int] = [:]
+        for digest in missing {
+            let named = assets[digest]!.bytes.withUnsafeBytes { ReferenceMentions.digests(in: $0) }.filter { $0 != digest && missingSet.contains($0) }
+            children[digest] = Array(named)
+            waitingOn[digest] = named.count
+            for child in named { parents[child, default: []].append(digest) }
+        }
+        // Kahn's order, in extraction order among the ready ones; levels from the children.
+        var level: [SHA256Digest: Int] = [:]
+        var ready = missing.filter { waitingOn[$0] == 0 }
+        var position = 0
+        while position < ready.count {
+            let digest = ready[position]
+            position += 1
+            level[digest] = (children[digest] ?? []).map { level[$0]! + 1 }.max() ?? 0
+            for parent in parents[digest] ?? [] {
+                waitingOn[parent]! -= 1
+                if waitingOn[parent] == 0 { ready.append(parent) }
+            }
+        }
+        guard ready.count == missing.count else {
+            throw RRStoreError(RRStoreError.Code("upload_order"), "\(missing.count - ready.count) assets reference each other in a cycle and cannot be uploaded")
+        }
+        let levels = Dictionary(grouping: ready) { level[$0]! }.sorted { $0.key < $1.key }.map(\.value)
+        for digests in levels {
+            // Requests of this level: batches of small assets, and large ones alone.
+            var requests: [[SHA256Digest]] = []
+            var current: [SHA256Digest] = [], currentBytes = 0
+            for digest in digests {
+                let size = assets[digest]!.bytes.count
+                if batchBytes <= 0 || size > Self.maxBatchAssetBytes {
+                    requests.append([digest])
+                    continue
+                }
+                if !current.isEmpty && (currentBytes + size > batchBytes || current.count >= Self.maxBatchAssets) {
+                    requests.append(current)
+                    current = []
+                    currentBytes = 0
+                }
+                current.append(digest)
+                currentBytes += size
+            }
+            if !current.isEmpty { requests.append(current) }
+            let batched = batchBytes > 0
+            try await withThrowingTaskGroup(of: (count: Int, bytes: Int).self) { group in
+                var next = 0
+                func start() {
+                    let request = requests[next].map { (digest: $0, bytes: assets[$0]!.bytes, mediaType: assets[$0]!.mediaType) }
+                    next += 1
+                    group.addTask {
+                        if batched && (request.count > 1 || request[0].bytes.count <= Self.maxBatchAssetBytes) {
+                            try await self.putAssets(request)
+                        } else {
+                            try await self.putAsset(request[0].digest, bytes: request[0].bytes, mediaType: request[0].mediaType)
+                        }
+                        return (request.count, request.reduce(0) { $0 + $1.bytes.count })
+                    }
+                }
+                while next < requests.count && next < max(1, concurrency) { start() }
+                while let done = try await group.next() {
+                    stats.assetsUploaded += done.count
+                    stats.assetBytesUploaded += done.bytes
+                    stats.uploadRequests += 1
+                    if next < requests.count { start() }
+                }
+            }
+        }
+    }
+
+    /// The server's limits for `POST /assets/batch` (its defaults): larger assets go by `PUT`.
+    static let maxBatchAssetBytes = 4 << 20
+    static let maxBatchAssets = 1_000
 }

@@ -134,6 +134,28 @@ public struct RRStoreClient: Sendable {
         return try expect(response, [200, 201], "upload asset \(digest)").status == 201
     }
 
+    /// Uploads many small assets in one request (`POST /assets/batch`, each at most 4 MiB,
+    /// at most 1,000). Throws the first asset's refusal, if any (the others were kept);
+    /// answers how many of them the tenant did not hold before.
+    @discardableResult
+    public func putAssets(_ assets: [(digest: SHA256Digest, bytes: [UInt8], mediaType: String?)]) async throws -> Int {
+        struct Answer: Decodable {
+            struct Item: Decodable { var digest: String; var status: Int; var error: Failure? }
+            struct Failure: Decodable { var code: String; var message: String }
+            var assets: [Item]
+        }
+        let response = try await send("POST", "/assets/batch", headers: [("Content-Type", AssetBatch.mediaType)], body: .bytes(AssetBatch.encode(assets)))
+        let answer = try decode(Answer.self, try expect(response, [200], "upload a batch of \(assets.count) assets"))
+        guard answer.assets.count == assets.count else {
+            throw RRStoreError(.invalidJSON, "the server answered for \(answer.assets.count) of a batch of \(assets.count) assets")
+        }
+        if let refused = answer.assets.first(where: { !(200...201).contains($0.status) }) {
+            throw RRStoreError(RRStoreError.Code(refused.error?.code ?? "upload_refused"),
+                               "the server refused asset \(refused.digest) of a batch (\(refused.status)): \(refused.error?.message ?? "no reason given")")
+        }
+        return answer.assets.filter { $0.status == 201 }.count
+    }
+
     public func getAsset(_ digest: SHA256Digest) async throws -> [UInt8]? {
         let response = try await send("GET", "/assets/\(digest)")
         if response.status == 404 { return nil }

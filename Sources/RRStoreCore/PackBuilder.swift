@@ -130,7 +130,7 @@ public struct PackPolicy: Sendable, Equatable {
     public var maxAssetBytes = 1 << 20
     /// Compressible assets share zstd blocks of at most this many raw bytes (or one larger
     /// asset alone): the most a read of one asset decompresses. 4 MiB by measurement
-    /// (benchmarks/results/pack-blocks.md): the corpus's trees and stylesheets take 10%
+    /// (benchmarks/results/pack-context.md): the corpus's trees and stylesheets take 9%
     /// less than in 1 MiB blocks, and a read costs one ranged GET of the compressed block
     /// (~0.3 MB on the corpus) and ~4 ms of decoding.
     public var blockBytes = 4 << 20

@@ -61,7 +61,7 @@ public struct APIError: HTTPResponseError, CustomStringConvertible {
     static func from(_ error: RRStoreError) -> APIError {
         let message = error.description
         switch error.code {
-        case .invalidJSON, .truncatedInput, .nestingTooDeep, .invalidEvent, .invalidDigest, .invalidReference, .invalidGzip, .invalidKey:
+        case .invalidJSON, .truncatedInput, .nestingTooDeep, .invalidEvent, .invalidDigest, .invalidReference, .invalidGzip, .invalidKey, .invalidBatch:
             return APIError(.badRequest, error.code.rawValue, message)
         case .tooLarge:
             return APIError(.contentTooLarge, error.code.rawValue, message)

@@ -60,16 +60,57 @@ struct AssetAdmission {
         }
         // Expansions bottom-up, in the order given.
         var expansions: [SHA256Digest: Int] = held.mapValues(\.expansion)
-        let limit = state.configuration.limits.maxEventBytes
         for candidate in candidates {
-            let expansion = mentions[candidate.digest]?.expansion(ofAssetOfSize: candidate.size, children: expansions) ?? candidate.size
-            guard expansion <= limit else {
-                throw APIError(.unprocessableContent, "expansion_too_large",
-                               "an asset expands to more than \(limit) bytes (the event size limit) through the assets it references; nothing was stored")
-            }
-            expansions[candidate.digest] = expansion
+            expansions[candidate.digest] = try expansion(of: candidate, mentions: mentions[candidate.digest], children: expansions).get()
         }
         return (held, expansions)
+    }
+
+    /// A batch upload's rules, asset by asset (`POST /assets/batch`): each candidate, in
+    /// order, may name what the tenant holds and the candidates accepted before it; one
+    /// that breaks a rule is refused alone. Returns the tenant's records of the candidates
+    /// it already held and each candidate's expansion or refusal.
+    func admitEach(_ candidates: [Candidate], tenant: String) async throws
+        -> (held: [SHA256Digest: AssetRecord], outcomes: [Result<Int, APIError>]) {
+        var mentions: [SHA256Digest: ReferenceMentions] = [:]
+        for candidate in candidates where !candidate.mentions.counts.isEmpty {
+            var own = candidate.mentions
+            own.removeMentions(of: candidate.digest)
+            mentions[candidate.digest] = own
+        }
+        let lookup = Set(candidates.map(\.digest)).union(mentions.values.flatMap(\.digests))
+        let held = lookup.isEmpty ? [:] : try await state.metadata.linkedAssets(tenant: tenant, among: Array(lookup))
+        var expansions: [SHA256Digest: Int] = held.mapValues(\.expansion)
+        var outcomes: [Result<Int, APIError>] = []
+        for candidate in candidates {
+            if let record = held[candidate.digest] {
+                // What a tenant holds was checked when it got its link.
+                outcomes.append(.success(record.expansion))
+                continue
+            }
+            let own = mentions[candidate.digest]
+            let unknown = (own?.digests ?? []).filter { expansions[$0] == nil }.sorted()
+            if let first = unknown.first {
+                outcomes.append(.failure(APIError(.unprocessableContent, "unknown_assets",
+                                                  "this asset references \(unknown.count) asset(s) this tenant has not uploaded, e.g. \(first); upload those first (earlier in the batch, or before it); it was not stored")))
+                continue
+            }
+            let outcome = expansion(of: candidate, mentions: own, children: expansions)
+            if case .success(let expansion) = outcome { expansions[candidate.digest] = expansion }
+            outcomes.append(outcome)
+        }
+        return (held, outcomes)
+    }
+
+    /// What the candidate expands to through what it names, or a refusal past the event size limit.
+    private func expansion(of candidate: Candidate, mentions: ReferenceMentions?, children: [SHA256Digest: Int]) -> Result<Int, APIError> {
+        let limit = state.configuration.limits.maxEventBytes
+        let expansion = mentions?.expansion(ofAssetOfSize: candidate.size, children: children) ?? candidate.size
+        guard expansion <= limit else {
+            return .failure(APIError(.unprocessableContent, "expansion_too_large",
+                                     "an asset expands to more than \(limit) bytes (the event size limit) through the assets it references; nothing was stored"))
+        }
+        return .success(expansion)
     }
 
     /// The kind an upload is indexed with: `tree` when its bytes are one JSON object or

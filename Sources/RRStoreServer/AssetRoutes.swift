@@ -13,6 +13,7 @@ struct AssetRoutes {
 
     func register(on router: Router<RRStoreRequestContext>) {
         router.post("/assets/missing") { request, context in try await missing(request, context) }
+        router.post("/assets/batch") { request, context in try await batch(request, context) }
         router.put("/assets/:digest") { request, context in try await upload(request, context) }
         router.get("/assets/:digest") { request, context in try await read(request, context, includeBody: true) }
         router.head("/assets/:digest") { request, context in try await read(request, context, includeBody: false) }
@@ -71,7 +72,7 @@ struct AssetRoutes {
     }
 
     /// Bodies up to this size are hashed in memory; larger ones are spooled to a file.
-    private static let inMemoryUploadBytes = 4 << 20
+    static let inMemoryUploadBytes = 4 << 20
 
     private func upload(_ request: Request, _ context: RRStoreRequestContext) async throws -> Response {
         let digest = try Self.digest(context)
@@ -188,7 +189,7 @@ struct AssetRoutes {
         return ReceivedUpload(size: size, expansion: expansion, kind: kind, created: created)
     }
 
-    private func withStoreDeadline<T: Sendable>(_ what: String, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+    func withStoreDeadline<T: Sendable>(_ what: String, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
         let seconds = state.configuration.limits.storeDeadlineSeconds
         return try await withDeadline(seconds: seconds, { APIError.storeTimeout(what, seconds: seconds) }, body)
     }

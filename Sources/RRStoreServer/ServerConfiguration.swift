@@ -53,6 +53,10 @@ public struct ServerConfiguration: Sendable {
         public var maxAssetBytes = 256 << 20
         public var maxScreenshotBytes = 10 << 20
         public var maxMissingQuery = 1_000
+        /// `POST /assets/batch`: the body's bytes and assets at most (the body is held in
+        /// memory, within the request memory budget); each asset at most 4 MiB.
+        public var maxBatchBytes = 16 << 20
+        public var maxBatchAssets = 1_000
         public var maxListLimit = 1_000
         /// Event batches decoded and rewritten at once, once their bodies have arrived; more
         /// wait (bounds CPU; memory is bounded by `requestMemoryBytes`).

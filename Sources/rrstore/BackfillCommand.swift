@@ -32,6 +32,9 @@ struct BackfillCommand: AsyncParsableCommand {
     @Option(help: "Sessions loaded at once.")
     var concurrency = 2
 
+    @Option(help: "Missing assets are uploaded in batches of about this many bytes (POST /assets/batch); 0 uploads one PUT per asset, for servers from before batches.")
+    var uploadBatchBytes = 4 << 20
+
     @Option(help: "Checkpoint file (default: .rrstore-backfill-<hash>.checkpoint in the current directory).")
     var checkpoint: String?
 
@@ -72,7 +75,7 @@ struct BackfillCommand: AsyncParsableCommand {
                 let clock = ContinuousClock.now
                 let sent = Mutex(0.0)
                 do {
-                    let stats = try await BackfillSource.load(session, client: client, present: present) { fraction in
+                    let stats = try await BackfillSource.load(session, client: client, present: present, uploadBatchBytes: uploadBatchBytes) { fraction in
                         let delta = sent.withLock { old in
                             defer { old = fraction }
                             return (fraction - old) * Double(session.sourceBytes)
@@ -104,7 +107,8 @@ struct BackfillCommand: AsyncParsableCommand {
                     "sessions": outcome.loaded, "skipped_sessions": outcome.skipped, "failed_sessions": outcome.failed,
                     "events": stats.events, "raw_bytes": stats.rawBytes, "assets_referenced": stats.assetsReferenced,
                     "assets_uploaded": stats.assetsUploaded, "asset_bytes_uploaded": stats.assetBytesUploaded,
-                    "missing_requests": stats.missingRequests, "event_requests": stats.eventRequests, "seconds": seconds,
+                    "missing_requests": stats.missingRequests, "upload_requests": stats.uploadRequests, "event_requests": stats.eventRequests,
+                    "seconds": seconds,
                 ]
                 let data = try JSONSerialization.data(withJSONObject: summary, options: [.sortedKeys])
                 print(String(decoding: data, as: UTF8.self))
@@ -113,7 +117,7 @@ struct BackfillCommand: AsyncParsableCommand {
                     sessions loaded \(outcome.loaded), skipped (done before, or not sessions) \(outcome.skipped), failed \(outcome.failed.count)
                     events \(stats.events), raw bytes \(stats.rawBytes), rewritten bytes \(stats.rewrittenBytes)
                     assets referenced \(stats.assetsReferenced), uploaded \(stats.assetsUploaded) (\(stats.assetBytesUploaded) bytes)
-                    requests: missing \(stats.missingRequests), events \(stats.eventRequests); \(String(format: "%.1f", seconds)) s
+                    requests: missing \(stats.missingRequests), uploads \(stats.uploadRequests), events \(stats.eventRequests); \(String(format: "%.1f", seconds)) s
                     """)
             }
             if !outcome.failed.isEmpty { throw ExitCode.failure }

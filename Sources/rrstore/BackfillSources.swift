@@ -163,7 +163,7 @@ enum BackfillSource {
     static let batchBytes = 8 << 20
 
     /// Loads one session; `progress` is told the fraction of its events sent so far.
-    static func load(_ session: BackfillSession, client: RRStoreClient, present: PresentAssets,
+    static func load(_ session: BackfillSession, client: RRStoreClient, present: PresentAssets, uploadBatchBytes: Int = 4 << 20,
                      progress: @Sendable (Double) -> Void = { _ in }) async throws -> UploadStats {
         let events = try await events(of: session)
         guard !events.isEmpty, events.allSatisfy(hasTypeField) else { throw NotASession(path: session.relativePath) }
@@ -172,7 +172,8 @@ enum BackfillSource {
         var batch: [UInt8] = []
         var inBatch = 0, number = 0, sent = 0
         func send() async throws {
-            stats += try await client.appendEvents(session.recordingID, events: batch, idempotencyKey: "backfill-\(number)", present: present)
+            stats += try await client.appendEvents(session.recordingID, events: batch, idempotencyKey: "backfill-\(number)", present: present,
+                                                 uploadBatchBytes: uploadBatchBytes)
             number += 1
             sent += inBatch
             progress(Double(sent) / Double(events.count))

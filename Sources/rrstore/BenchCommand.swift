@@ -88,6 +88,7 @@ struct Bench {
         var bytes_saved_by_kind: [String: Int] = [:]
         var client_missing_requests = 0
         var client_asset_uploads = 0
+        var client_upload_requests = 0
         var client_event_posts = 0
         var server_s3_puts = 0
         var server_s3_gets = 0
@@ -185,6 +186,7 @@ struct Bench {
         report.asset_refs = totals.assetsReferenced
         report.client_missing_requests = totals.missingRequests
         report.client_asset_uploads = totals.assetsUploaded
+        report.client_upload_requests = totals.uploadRequests
         report.client_event_posts = totals.eventRequests
         report.server_s3_puts = blobs.counts.puts
         report.server_s3_gets = blobs.counts.gets
@@ -303,7 +305,7 @@ extension Bench.Report {
             String(format: "stored / gzip            %.3f", stored_over_gzip),
             "unique assets            \(unique_assets)  (references \(asset_refs))",
             "bytes saved by kind      " + bytes_saved_by_kind.sorted { $0.key < $1.key }.map { "\($0.key) \(mb($0.value))" }.joined(separator: ", "),
-            "client requests          missing \(client_missing_requests), uploads \(client_asset_uploads), event posts \(client_event_posts)",
+            "client requests          missing \(client_missing_requests), uploads \(client_asset_uploads) in \(client_upload_requests) requests, event posts \(client_event_posts)",
             "server blob requests     PUT \(server_s3_puts), GET \(server_s3_gets)",
             String(format: "rewrite throughput       %.0f MB/s (in-process, one core)", rewrite_mb_per_s),
             String(format: "monthly cost / 1,000 sessions: original design $%.2f, rrstore $%.4f",

@@ -462,7 +462,7 @@ final class PendingReadCounter: MetadataStore {
     }
     func deleteRecording(tenant: String, id: String) async throws -> DeletedRecording? { try await inner.deleteRecording(tenant: tenant, id: id) }
     func upsertAsset(_ asset: AssetRecord) async throws { try await inner.upsertAsset(asset) }
-    func registerUpload(_ asset: AssetRecord, tenant: String) async throws { try await inner.registerUpload(asset, tenant: tenant) }
+    func registerUploads(_ assets: [AssetRecord], tenant: String) async throws { try await inner.registerUploads(assets, tenant: tenant) }
     func linkedAsset(tenant: String, digest: SHA256Digest) async throws -> AssetRecord? { try await inner.linkedAsset(tenant: tenant, digest: digest) }
     func linked(tenant: String, among digests: [SHA256Digest]) async throws -> Set<SHA256Digest> { try await inner.linked(tenant: tenant, among: digests) }
     func linkedAssets(tenant: String, among digests: [SHA256Digest]) async throws -> [SHA256Digest: AssetRecord] {

@@ -35,9 +35,9 @@ public protocol MetadataStore: Service, PackIndex {
 
     /// Inserts the asset, or moves its `lastTouched` forward if it is already indexed.
     func upsertAsset(_ asset: AssetRecord) async throws
-    /// After an upload whose bytes were re-hashed: indexes (or touches) the asset and links
-    /// it to the tenant, in one transaction.
-    func registerUpload(_ asset: AssetRecord, tenant: String) async throws
+    /// After uploads whose bytes were re-hashed: indexes (or touches) the assets and links
+    /// them to the tenant, in one transaction.
+    func registerUploads(_ assets: [AssetRecord], tenant: String) async throws
     /// The asset, if this tenant holds a link to it.
     func linkedAsset(tenant: String, digest: SHA256Digest) async throws -> AssetRecord?
     /// The subset of `digests` this tenant holds links to.
@@ -352,4 +352,11 @@ enum MetadataSchema {
     } + ["CREATE INDEX recording_assets_digest ON recording_assets (digest)"]
 
     static var currentVersion: Int { migrations(.sqlite).map(\.version).max() ?? 0 }
+}
+
+extension MetadataStore {
+    /// `registerUploads` of one asset.
+    public func registerUpload(_ asset: AssetRecord, tenant: String) async throws {
+        try await registerUploads([asset], tenant: tenant)
+    }
 }

@@ -30,7 +30,8 @@ public protocol PackIndex: Sendable {
     /// hold the same bytes). Answers how many entries were newly indexed.
     @discardableResult
     func indexPack(_ pack: PackRecord, entries: [PackEntry]) async throws -> Int
-    /// The index rows that name `pack`.
+    /// The index rows that name `pack`. A scan: no index by pack is kept (it was a fifth
+    /// of the embedded store's metadata on the corpus); the collector reads every row anyway.
     func packEntries(pack: String) async throws -> [PackEntry]
     /// Every pack recorded, oldest first.
     func packs() async throws -> [PackRecord]
@@ -111,7 +112,6 @@ extension MetadataSchema {
                 digest \(digest) PRIMARY KEY, pack TEXT NOT NULL, block_offset BIGINT NOT NULL, block_length BIGINT NOT NULL,
                 block_encoding TEXT NOT NULL, entry_offset BIGINT NOT NULL, entry_length BIGINT NOT NULL)\(dialect == .sqlite ? " WITHOUT ROWID" : "")
             """,
-            "CREATE INDEX pack_entries_pack ON pack_entries (pack)",
         ]
     }
 }

@@ -348,11 +348,13 @@ public final class PostgresMetadataStore: MetadataStore {
         try await connection.query("UPDATE assets SET media_type = NULL WHERE media_type = '' AND digest = ANY(\(assets.map(\.digest.description))::text[])", logger: logger)
     }
 
-    public func registerUpload(_ asset: AssetRecord, tenant: String) async throws {
+    public func registerUploads(_ assets: [AssetRecord], tenant: String) async throws {
+        guard !assets.isEmpty else { return }
         try await transaction { connection in
-            try await PostgresMetadataStore.upsert([asset], on: connection, logger: logger)
+            try await PostgresMetadataStore.upsert(assets, on: connection, logger: logger)
             try await connection.query("""
-                INSERT INTO asset_links (tenant, digest, linked_at) VALUES (\(tenant), \(asset.digest.description), \(asset.lastTouched))
+                INSERT INTO asset_links (tenant, digest, linked_at)
+                SELECT \(tenant), d, t FROM unnest(\(assets.map(\.digest.description))::text[], \(assets.map(\.lastTouched))::bigint[]) AS u(d, t)
                 ON CONFLICT (tenant, digest) DO UPDATE SET linked_at = GREATEST(asset_links.linked_at, excluded.linked_at)
                 """, logger: logger)
         }

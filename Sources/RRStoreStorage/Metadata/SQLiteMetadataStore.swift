@@ -201,13 +201,16 @@ public final class SQLiteMetadataStore: MetadataStore {
             """, arguments: [asset.digest.sqliteValue, asset.size, asset.mediaType, asset.kind.stored, asset.firstStored, asset.lastTouched, asset.expansion])
     }
 
-    public func registerUpload(_ asset: AssetRecord, tenant: String) async throws {
+    public func registerUploads(_ assets: [AssetRecord], tenant: String) async throws {
+        guard !assets.isEmpty else { return }
         try await write { db in
-            try SQLiteMetadataStore.upsert(asset, db)
-            try db.execute(sql: """
-                INSERT INTO asset_links (tenant, digest, linked_at) VALUES (?, ?, ?)
-                ON CONFLICT (tenant, digest) DO UPDATE SET linked_at = MAX(linked_at, excluded.linked_at)
-                """, arguments: [tenant, asset.digest.sqliteValue, asset.lastTouched])
+            for asset in assets {
+                try SQLiteMetadataStore.upsert(asset, db)
+                try db.execute(sql: """
+                    INSERT INTO asset_links (tenant, digest, linked_at) VALUES (?, ?, ?)
+                    ON CONFLICT (tenant, digest) DO UPDATE SET linked_at = MAX(linked_at, excluded.linked_at)
+                    """, arguments: [tenant, asset.digest.sqliteValue, asset.lastTouched])
+            }
         }
     }
 
