@@ -3,6 +3,7 @@ import RRStoreClient
 import RRStoreCore
 import Synchronization
 import Testing
+import RRStoreTestSupport
 
 #if canImport(Glibc)
 import Glibc
@@ -210,5 +211,55 @@ import Glibc
         for (digest, bytes) in uploads.prefix(40) {
             #expect(try await second.client.send("GET", "/assets/\(digest)").body == bytes)
         }
+    }
+
+    /// `rrstore repack` killed with SIGKILL mid-run and started again: it finishes the job,
+    /// and every corpus session then reads back byte for byte from a server on the store.
+    @Test func repackKilledAndRunAgainLosesNothing() async throws {
+        let data = FileManager.default.temporaryDirectory.appendingPathComponent("rrstore-repack-crash-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: data) }
+        let sessions = try Corpus.sessions()
+        let old = try Server(data: data, extra: ["--pack-threshold", "0"])  // every asset one object, as before packs
+        for url in sessions {
+            _ = try await old.client.createRecording(id: Corpus.recordingID(url))
+            _ = try await old.client.appendRawEvents(Corpus.recordingID(url), body: Array(try Data(contentsOf: url)), gzipped: true)
+        }
+        old.terminate()
+        func looseFiles() -> Int {
+            (FileManager.default.enumerator(atPath: data + "/blobs/assets")?.allObjects as? [String] ?? []).filter { $0.count > 60 }.count
+        }
+        let before = looseFiles()
+        #expect(before > 1000)
+
+        // Killed once it has moved a few pages.
+        let killed = Process()
+        killed.executableURL = CLI.binary
+        killed.arguments = ["repack", "--data", data, "--page-size", "100"]
+        let progress = Pipe()
+        killed.standardError = progress
+        killed.standardOutput = FileHandle.nullDevice
+        try killed.run()
+        var heard = ""
+        while heard.components(separatedBy: "repack:").count < 4 {
+            let piece = progress.fileHandleForReading.availableData
+            guard !piece.isEmpty else { break }
+            heard += String(decoding: piece, as: UTF8.self)
+        }
+        kill(killed.processIdentifier, SIGKILL)
+        killed.waitUntilExit()
+        let midway = looseFiles()
+        #expect(midway < before && midway > 0, "killed part way: \(midway) of \(before) left")
+
+        let resumed = try CLI.run(["repack", "--data", data])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        let summary = String(decoding: resumed.stdout, as: UTF8.self)
+        #expect(summary.contains(" 0 damaged"), "\(summary)")
+        let server = try Server(data: data)
+        defer { server.terminate() }
+        for url in sessions {
+            let expected = try expectedNDJSON(try GzipDecoder.decompress(Array(try Data(contentsOf: url))))
+            #expect(try await server.client.readEvents(Corpus.recordingID(url)) == expected, "\(Corpus.recordingID(url)) after repack")
+        }
+        #expect(looseFiles() < before / 50, "\(looseFiles()) loose objects left (the large ones)")
     }
 }

@@ -29,7 +29,13 @@ public struct StoredAssets: Sendable {
         case .staged(let staged):
             (bytes, place) = (staged, "its staged copy in the metadata store")
         case nil:
-            (bytes, place) = (try await loose.bytes(digest, likely: likely, maxBytes: maxBytes), "its object under assets/")
+            do {
+                (bytes, place) = (try await loose.bytes(digest, likely: likely, maxBytes: maxBytes), "its object under assets/")
+            } catch let error as RRStoreError where error.code == .blobNotFound {
+                // `rrstore repack` may have packed it and deleted the object since the look-up.
+                guard case .packed(let entry)? = try await index.assetLocation(digest) else { throw error }
+                return try await read(entry)
+            }
         }
         guard SHA256Digest.hash(bytes) == digest else {
             throw RRStoreError(.corruptAsset, "asset \(digest) does not hash to its name in \(place); the store is damaged: upload or post the asset again to repair it")
