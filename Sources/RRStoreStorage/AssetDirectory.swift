@@ -1,3 +1,4 @@
+import Foundation
 import RRStoreCore
 
 /// The offline CLI's asset directory (`rrstore rewrite --assets DIR`, `rehydrate`): the
@@ -5,6 +6,11 @@ import RRStoreCore
 /// `<hex>.gz`) in a filesystem blob store with batched durability, used synchronously by
 /// the CLI's streaming loops. A directory written here is a valid blob directory for
 /// `rrstore serve` (`--data D` with `D/blobs` = `DIR`), and the other way round.
+///
+/// A server's directory holds most small assets in packs (`DIR/packs/<id>`, store format 3):
+/// those are found through the packs' own trailers, so `rehydrate` reads them without the
+/// server's metadata store (assets still staged there, not yet packed, are not seen: a
+/// server packs everything when it shuts down gracefully).
 ///
 /// `put` is durable after `commit()`; reads re-hash what they decompressed.
 public final class AssetDirectory: AssetSource {
@@ -35,7 +41,42 @@ public final class AssetDirectory: AssetSource {
             known.insert(digest)
             return true
         }
+        if try packed()[digest] != nil {
+            known.insert(digest)
+            return true
+        }
         return false
+    }
+
+    /// Every packed asset's entry, from the trailers of `DIR/packs/*` (read once).
+    private var packEntries: [SHA256Digest: PackEntry]?
+
+    private func packed() throws -> [SHA256Digest: PackEntry] {
+        if let packEntries { return packEntries }
+        var entries: [SHA256Digest: PackEntry] = [:]
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: root + "/packs")) ?? []
+        for name in names.sorted() where !name.hasPrefix(".") {
+            let key = try BlobKey.pack(name)
+            guard let size = try blobs.info(key)?.size, size >= 8 else { continue }
+            let length = try PackTrailer.trailerLength(lastEight: try blobs.read(key, range: (size - 8)..<size), packSize: size, pack: name)
+            let trailer = try blobs.read(key, range: (size - 8 - length)..<(size - 8))
+            for entry in try PackTrailer.entries(trailer: trailer, packSize: size, pack: name) where entries[entry.digest] == nil {
+                entries[entry.digest] = entry
+            }
+        }
+        packEntries = entries
+        return entries
+    }
+
+    /// A packed asset's bytes: its block read and decoded, the asset sliced out and checked.
+    private func readPacked(_ entry: PackEntry) throws -> [UInt8] {
+        let key = try BlobKey.pack(entry.pack)
+        let stored = try blobs.read(key, range: entry.blockOffset..<(entry.blockOffset + entry.blockLength))
+        let block = entry.blockEncoding == .zstd ? try Zstd.decompress(stored, maxOutputBytes: PackBlockCache.maxBlockBytes) : stored
+        guard entry.offset <= block.count, entry.length <= block.count - entry.offset else {
+            throw RRStoreError(.corruptAsset, "pack \(root)/\(key) is damaged: its block at \(entry.blockOffset) is too short for asset \(entry.digest)")
+        }
+        return Array(block[entry.offset..<(entry.offset + entry.length)])
     }
 
     /// Stores the bytes under `digest` (compressed at rest when that pays, as the service
@@ -66,6 +107,14 @@ public final class AssetDirectory: AssetSource {
             let bytes = try AssetBlobs.decode(stored, encoding: encoding, digest: digest)
             guard SHA256Digest.hash(bytes) == digest else {
                 throw RRStoreError(.corruptAsset, "asset file \(root)/\(BlobKey.asset(digest, encoding)) does not hash to its name; the store is damaged: delete the file and rewrite the recording to restore it")
+            }
+            cache.insert(bytes, for: digest, cost: bytes.count)
+            return bytes
+        }
+        if let entry = try packed()[digest] {
+            let bytes = try readPacked(entry)
+            guard SHA256Digest.hash(bytes) == digest else {
+                throw RRStoreError(.corruptAsset, "asset \(digest) in pack \(root)/packs/\(entry.pack) does not hash to its name; the pack is damaged")
             }
             cache.insert(bytes, for: digest, cost: bytes.count)
             return bytes

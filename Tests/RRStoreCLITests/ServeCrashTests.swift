@@ -262,4 +262,28 @@ import Glibc
         }
         #expect(looseFiles() < before / 50, "\(looseFiles()) loose objects left (the large ones)")
     }
+
+    /// A server's data directory, its small assets in packs, serves the offline
+    /// `rrstore rehydrate --assets DIR/blobs`: the packs are found through their trailers.
+    @Test func theOfflineRehydrateReadsAServersPacks() async throws {
+        let data = FileManager.default.temporaryDirectory.appendingPathComponent("rrstore-packs-offline-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: data) }
+        let sessions = try Corpus.sessions()
+        let server = try Server(data: data)
+        for url in sessions {
+            _ = try await server.client.createRecording(id: Corpus.recordingID(url))
+            _ = try await server.client.appendRawEvents(Corpus.recordingID(url), body: Array(try Data(contentsOf: url)), gzipped: true)
+        }
+        server.terminate()  // a graceful stop packs what is staged
+        let packs = try FileManager.default.contentsOfDirectory(atPath: data + "/blobs/packs")
+        #expect(!packs.isEmpty)
+        let scratch = data + "/scratch"
+        for url in sessions {
+            let rewritten = URL(fileURLWithPath: data + "/rewritten.ndjson")
+            #expect(try CLI.run(["rewrite", "--assets", scratch, url.path], stdoutFile: rewritten).status == 0)
+            let rehydrated = try CLI.run(["rehydrate", "--assets", data + "/blobs", rewritten.path])
+            #expect(rehydrated.status == 0, "\(rehydrated.stderr)")
+            #expect(rehydrated.stdout == (try Corpus.eventsAsNDJSON(url)), "\(url.lastPathComponent) from the server's packs, byte for byte")
+        }
+    }
 }
