@@ -92,6 +92,11 @@ struct Bench {
         var client_event_posts = 0
         var server_s3_puts = 0
         var server_s3_gets = 0
+        /// Blob GETs to replay one session on a cold server (no cached asset or block),
+        /// averaged over the sessions: its events inline, and with `assets=url` plus a GET
+        /// of every asset link the events hold (what a player loads).
+        var replay_gets_inline_per_session = 0.0
+        var replay_gets_url_per_session = 0.0
         var rewrite_mb_per_s = 0.0
         var ingest_seconds = 0.0
         var monthly_cost_per_1000_sessions: [String: Double] = [:]
@@ -190,9 +195,51 @@ struct Bench {
         report.client_event_posts = totals.eventRequests
         report.server_s3_puts = blobs.counts.puts
         report.server_s3_gets = blobs.counts.gets
+        (report.replay_gets_inline_per_session, report.replay_gets_url_per_session) =
+            try await Bench.replayGets(sessions.enumerated().filter { !raws[$0.offset].isEmpty }.map(\.element.recordingID),
+                                       blobs: blobs, metadata: metadata, configuration: configuration, logger: logger)
         if !report.cumulative.isEmpty { report.cumulative[report.cumulative.count - 1].rrstore = disk.total }
         CostModel.fill(&report)
         return report
+    }
+
+    /// Replays each recording on servers of their own (cold caches) over the same stores,
+    /// counting blob GETs: inline; and URL mode with every asset link fetched.
+    static func replayGets(_ ids: [String], blobs: CountingBlobStore, metadata: any MetadataStore, configuration: ServerConfiguration,
+                           logger: Logger) async throws -> (inline: Double, url: Double) {
+        func cold(_ body: @escaping @Sendable (RRStoreClient) async throws -> Void) async throws -> Int {
+            let state = ServerState(configuration: configuration, blobs: blobs, metadata: metadata, logger: logger)
+            let start = blobs.counts.gets
+            try await withRunningServer(state: state) { port in try await body(RRStoreClient(baseURL: "http://127.0.0.1:\(port)")) }
+            return blobs.counts.gets - start
+        }
+        var inline = 0, url = 0
+        for id in ids {
+            inline += try await cold { client in _ = try await client.readEvents(id, assets: .inline) }
+            url += try await cold { client in
+                let events = try await client.readEvents(id, assets: .url)
+                for digest in Set(Bench.assetLinks(in: events)) { _ = try await client.getAsset(digest) }
+            }
+        }
+        let n = Double(max(ids.count, 1))
+        return (Double(inline) / n, Double(url) / n)
+    }
+
+    /// The digests of `/assets/sha256:<hex>` links in URL-mode events.
+    static func assetLinks(in events: [UInt8]) -> [SHA256Digest] {
+        let marker = Array("/assets/sha256:".utf8)
+        var found: [SHA256Digest] = []
+        var index = 0
+        while index + marker.count + 64 <= events.count {
+            if events[index] == marker[0], Array(events[index..<(index + marker.count)]) == marker,
+               let digest = SHA256Digest(parsing: "sha256:" + String(decoding: events[(index + marker.count)..<(index + marker.count + 64)], as: UTF8.self)) {
+                found.append(digest)
+                index += marker.count + 64
+            } else {
+                index += 1
+            }
+        }
+        return found
     }
 
     /// Bytes under the store: asset blobs and packs, event chunks, and the SQLite files
@@ -307,6 +354,8 @@ extension Bench.Report {
             "bytes saved by kind      " + bytes_saved_by_kind.sorted { $0.key < $1.key }.map { "\($0.key) \(mb($0.value))" }.joined(separator: ", "),
             "client requests          missing \(client_missing_requests), uploads \(client_asset_uploads) in \(client_upload_requests) requests, event posts \(client_event_posts)",
             "server blob requests     PUT \(server_s3_puts), GET \(server_s3_gets)",
+            String(format: "replay GETs / session    inline %.1f, URL mode with every asset link fetched %.1f (cold server)",
+                   replay_gets_inline_per_session, replay_gets_url_per_session),
             String(format: "rewrite throughput       %.0f MB/s (in-process, one core)", rewrite_mb_per_s),
             String(format: "monthly cost / 1,000 sessions: original design $%.2f, rrstore $%.4f",
                    monthly_cost_per_1000_sessions["original_design_usd"] ?? 0, monthly_cost_per_1000_sessions["rrstore_usd"] ?? 0),

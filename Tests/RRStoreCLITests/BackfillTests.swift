@@ -238,6 +238,9 @@ import RRStoreTestSupport
         var unique_assets: Int
         var client_asset_uploads: Int
         var archival_zstd_bytes: Int?
+        var server_s3_puts: Int
+        var replay_gets_inline_per_session: Double
+        var replay_gets_url_per_session: Double
         var cumulative: [Point]
         struct Point: Decodable { var sessions: Int; var raw: Int; var gzip: Int; var rrstore: Int; var archival: Int? }
     }
@@ -267,6 +270,11 @@ import RRStoreTestSupport
         // The archival bound grows with every session, and ends where the closed frames do.
         let archival = report.cumulative.compactMap(\.archival)
         #expect(archival.count == sessions.count && zip(archival, archival.dropFirst()).allSatisfy { $0 < $1 })
+        // Packs: a handful of object-store requests per session, not one per asset.
+        #expect(report.server_s3_puts <= 5 * report.sessions, "\(report.server_s3_puts) PUTs for \(report.sessions) sessions")
+        // A session references ~375 assets (76 unique to it on average): its replay reads a few chunks and blocks.
+        #expect(report.replay_gets_inline_per_session >= 1 && report.replay_gets_inline_per_session < 40, "\(report.replay_gets_inline_per_session)")
+        #expect(report.replay_gets_url_per_session >= 1 && report.replay_gets_url_per_session < 40, "\(report.replay_gets_url_per_session)")
         let bound = try #require(report.archival_zstd_bytes)
         #expect(bound >= archival.last! && bound < archival.last! + 1024 && bound < report.gzip_baseline_bytes / 2)
     }
