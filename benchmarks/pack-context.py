@@ -14,7 +14,7 @@ work = tempfile.mkdtemp(prefix="rrstore-pack-context-")
 assets = os.path.join(work, "assets")
 sessions = sorted(os.path.join(d, f) for d, _, fs in os.walk(corpus) for f in fs if f.startswith("session-") and f.endswith(".json.gz"))
 for path in sessions:
-    subprocess.run([binary, "rewrite", "--assets", assets, path], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+    subprocess.run([binary, "rewrite", "--loose", "--assets", assets, path], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
 
 stored = []
 for directory, _, files in os.walk(assets):

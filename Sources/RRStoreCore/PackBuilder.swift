@@ -27,6 +27,9 @@ public struct PackBuilder {
     /// Raw bytes added so far.
     public private(set) var rawBytes = 0
 
+    /// Whether the asset was added (sealed in a block or still in the open one).
+    public func contains(_ digest: SHA256Digest) -> Bool { added.contains(digest) }
+
     public mutating func add(_ digest: SHA256Digest, _ asset: [UInt8], compressible: Bool) throws {
         guard added.insert(digest).inserted else { return }
         rawBytes += asset.count

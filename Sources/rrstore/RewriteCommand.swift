@@ -14,8 +14,11 @@ struct RewriteCommand: ParsableCommand {
         """
     )
 
-    @Option(name: .long, help: "Asset directory, in the service's blob layout (assets/sha256/ab/cd/<hex>[.gz]); usable as the blobs directory of serve.")
+    @Option(name: .long, help: "Asset directory, in the service's blob layout: small assets in packs (packs/<id>), large ones as assets/sha256/ab/cd/<hex>[.gz].")
     var assets: String
+
+    @Flag(name: .long, help: "Write every asset as an object of its own (the layout before packs), none in packs.")
+    var loose = false
 
     @Option(name: .long, help: "String values of at least this many bytes become assets.")
     var minSize: Int = 1024
@@ -43,7 +46,7 @@ struct RewriteCommand: ParsableCommand {
         try reportingErrors {
             let clock = ContinuousClock()
             let started = clock.now
-            let store = try AssetDirectory(root: assets)
+            let store = try AssetDirectory(root: assets, packs: loose ? nil : AssetDirectory.cliPacks)
             var rewriting = EventRewriting(options: RewriteOptions(minStringSize: minSize, minTreeSize: minTreeSize, minEmbeddedDataURISize: minSize, recentAssetsBytes: cacheSize))
             var reader = EventFileReader(path: input, maxEventSize: maxEventSize)
             let output = BufferedOutput()

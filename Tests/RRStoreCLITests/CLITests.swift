@@ -67,7 +67,7 @@ enum CLI {
         var newAssetsFirstPass = 0
         for session in try Corpus.sessions() {
             let rewritten = work.appendingPathComponent("rewritten.ndjson")
-            let rewrite = try CLI.run(["rewrite", "--assets", assets.path, session.path], stdoutFile: rewritten)
+            let rewrite = try CLI.run(["rewrite", "--loose", "--assets", assets.path, session.path], stdoutFile: rewritten)
             #expect(rewrite.status == 0, "\(session.lastPathComponent): \(rewrite.stderr)")
             #expect(rewrite.stderr.contains("events: "))
             newAssetsFirstPass += FileManager.default.enumerator(atPath: assets.path)?.allObjects.count ?? 0
@@ -77,7 +77,7 @@ enum CLI {
         }
         // A second rewrite of a session writes no new asset.
         let before = try assetFiles(assets)
-        let again = try CLI.run(["rewrite", "--assets", assets.path, try Corpus.sessions()[0].path])
+        let again = try CLI.run(["rewrite", "--loose", "--assets", assets.path, try Corpus.sessions()[0].path])
         #expect(again.status == 0)
         #expect(try assetFiles(assets) == before)
         #expect(again.stderr.contains("new 0/0"))
@@ -94,6 +94,32 @@ enum CLI {
             if path.hasSuffix(".gz") { bytes = try GzipDecoder.decompress(bytes) }
             #expect(path.replacingOccurrences(of: ".gz", with: "").hasSuffix(SHA256Digest.hash(bytes).hex))
         }
+    }
+
+    /// The default: small assets in packs. Every session round-trips, a second rewrite
+    /// writes nothing, and the directory holds a few packs instead of a file per asset.
+    @Test func everyCorpusSessionRoundTripsThroughPackedAssets() throws {
+        let work = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: work) }
+        let assets = work.appendingPathComponent("assets")
+        let sessions = try Corpus.sessions()
+        for session in sessions {
+            let rewritten = work.appendingPathComponent("rewritten.ndjson")
+            let rewrite = try CLI.run(["rewrite", "--assets", assets.path, session.path], stdoutFile: rewritten)
+            #expect(rewrite.status == 0, "\(session.lastPathComponent): \(rewrite.stderr)")
+            let rehydrate = try CLI.run(["rehydrate", "--assets", assets.path, rewritten.path])
+            #expect(rehydrate.status == 0, "\(rehydrate.stderr)")
+            #expect(rehydrate.stdout == (try Corpus.eventsAsNDJSON(session)), "\(session.lastPathComponent) comes back byte for byte")
+        }
+        let packs = try FileManager.default.contentsOfDirectory(atPath: assets.appendingPathComponent("packs").path)
+        let loose = try assetFiles(assets)
+        #expect(!packs.isEmpty && packs.count <= 2 * sessions.count, "\(packs.count) packs")
+        #expect(loose.count < 20, "only assets of 1 MiB and more are files of their own: \(loose.count)")
+        let again = try CLI.run(["rewrite", "--assets", assets.path, sessions[0].path])
+        #expect(again.status == 0 && again.stderr.contains("new 0/0") && !again.stderr.contains(" new 1"))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: assets.appendingPathComponent("packs").path).count == packs.count,
+                "a second rewrite writes no pack")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: assets.appendingPathComponent(".incoming").path).isEmpty)
     }
 
     func assetFiles(_ root: URL) throws -> Set<String> {

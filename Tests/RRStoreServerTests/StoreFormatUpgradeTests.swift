@@ -6,6 +6,7 @@ import RRStoreCore
 @testable import RRStoreServer
 import RRStoreStorage
 import Testing
+import RRStoreTestSupport
 
 /// The first contract step (format 2: event chunks in zstd) goes as the README's upgrade
 /// procedure says: a store a format-1 release left keeps getting gzip chunks from the new
@@ -103,6 +104,55 @@ import Testing
             let report = try await Packer(blobs: blobs, index: metadata, policy: policy).packDue(all: true, now: ServerState.now())
             #expect(report.packs == 1 && report.assets == 1)
             #expect(try await client.readEvents("r") == event(1) + [0x0A] + event(2) + [0x0A], "loose and packed assets read back alike")
+        }
+    }
+
+    /// The whole path from the oldest layout: a store a format-1 release left (gzip chunks,
+    /// every asset one object) is served by this release with every corpus session, brought
+    /// to format 3 by `rrstore migrate`, and repacked; every session then reads back byte
+    /// for byte, from gzip chunks and packs.
+    @Test func aFormatOneStoreIsServedMigratedAndRepacked() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rrstore-format1-repack-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = directory + "/metadata.sqlite"
+        _ = try await SQLiteMetadataStore(path: path)
+        try await DatabaseQueue(path: path).write { db in
+            try db.execute(sql: "DELETE FROM grdb_migrations WHERE identifier IN ('v4', 'v5', 'v6')")
+            for table in ["staged_assets", "packs", "pack_entries"] { try db.execute(sql: "DROP TABLE \(table)") }
+            try db.execute(sql: "UPDATE rrstore_format SET format = 1")
+        }
+        let metadata = try await SQLiteMetadataStore(path: path)
+        #expect(try await metadata.storeFormat() == 1)
+        let blobs = try FileBlobStore(root: directory + "/blobs")
+        var configuration = ServerConfiguration()
+        configuration.port = 0
+        configuration.localTenant = "t"
+        let state = ServerState(configuration: configuration, blobs: blobs, metadata: metadata, logger: Logger(label: "test"))
+        let sessions = try Corpus.sessions()
+        try await withRunningServer(state: state) { port in
+            let client = RRStoreClient(baseURL: "http://127.0.0.1:\(port)", retry: .init(attempts: 1))
+            for url in sessions {
+                _ = try await client.createRecording(id: Corpus.recordingID(url))
+                _ = try await client.appendRawEvents(Corpus.recordingID(url), body: Array(try Data(contentsOf: url)), gzipped: true)
+            }
+        }  // stopped gracefully: every pending event flushed, as gzip chunks
+        #expect(try await blobs.listAll(prefix: "rrweb/").allSatisfy { $0.key.description.hasSuffix(".jsonl.gz") })
+        let loose = try await blobs.listAll(prefix: "assets/sha256/")
+        let packsBefore = try await blobs.listAll(prefix: "packs/")
+        #expect(loose.count > 1000 && packsBefore.isEmpty, "format 1: every asset an object of its own")
+
+        try await metadata.migrate(contract: true)  // rrstore migrate
+        #expect(try await metadata.storeFormat() == 3)
+        let report = try await Repacker(blobs: blobs, metadata: metadata, policy: configuration.pack).run()
+        #expect(report.damaged.isEmpty && report.packed + report.large == loose.count && report.packs >= 1)
+        #expect(try await blobs.listAll(prefix: "assets/sha256/").count == report.large)
+        try await withRunningServer(state: ServerState(configuration: configuration, blobs: blobs, metadata: metadata, logger: Logger(label: "test"))) { port in
+            let client = RRStoreClient(baseURL: "http://127.0.0.1:\(port)", retry: .init(attempts: 1))
+            for url in sessions {
+                let expected = try expectedNDJSON(try GzipDecoder.decompress(Array(try Data(contentsOf: url))))
+                #expect(try await client.readEvents(Corpus.recordingID(url)) == expected, "\(Corpus.recordingID(url)) after migrate and repack")
+            }
         }
     }
 }

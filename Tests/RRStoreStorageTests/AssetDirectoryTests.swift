@@ -84,4 +84,45 @@ import Testing
         #expect { try fresh.get(digest) } throws: { ($0 as? RRStoreError)?.code == .corruptAsset }
         #expect { try fresh.get(SHA256Digest.hash(Array("absent".utf8))) } throws: { ($0 as? RRStoreError)?.code == .missingAsset }
     }
+
+    /// With packs: small assets go into packs (a pack written once it is full and at
+    /// commit), a large one is an object of its own, the writer reads a pending asset, and
+    /// a reopened directory finds them all through the packs' trailers.
+    @Test func smallAssetsGoIntoPacksThatDescribeThemselves() throws {
+        let root = try temporaryRoot()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        var policy = AssetDirectory.cliPacks
+        policy.packBytes = 64 << 10
+        policy.blockBytes = 16 << 10
+        policy.maxAssetBytes = 100_000
+        let store = try AssetDirectory(root: root, packs: policy)
+        var written: [(SHA256Digest, [UInt8])] = []
+        for i in 0..<300 {
+            let bytes = Array("{\"tagName\":\"li\",\"text\":\"item \(i) \(String(repeating: "of a long list ", count: 30))\"}".utf8)
+            written.append((SHA256Digest.hash(bytes), bytes))
+            #expect(try bytes.withUnsafeBytes { try store.put(SHA256Digest.hash(bytes), bytes: $0) })
+        }
+        let large = [UInt8](repeating: 7, count: 150_000)
+        #expect(try large.withUnsafeBytes { try store.put(SHA256Digest.hash(large), bytes: $0) })
+        #expect(try written[0].1.withUnsafeBytes { try store.put(written[0].0, bytes: $0) } == false, "a repeat is stored once")
+        #expect(try store.get(written[299].0) == written[299].1, "the writer reads what waits in the pack being filled")
+        try store.commit()
+        let packs = try FileManager.default.contentsOfDirectory(atPath: root + "/packs")
+        #expect(packs.count >= 2, "full packs were written as they filled: \(packs)")
+        #expect(FileManager.default.fileExists(atPath: root + "/" + BlobKey.asset(SHA256Digest.hash(large), .gzip).rawValue), "large: an object of its own")
+        let reopened = try AssetDirectory(root: root, packs: policy)
+        for (digest, bytes) in written { #expect(try reopened.contains(digest) && reopened.get(digest) == bytes) }
+        #expect(try reopened.get(SHA256Digest.hash(large)) == large)
+        // A damaged pack (a block, or its trailer) is an error that names it, not wrong bytes.
+        let name = packs.sorted()[0], path = root + "/packs/" + name
+        var damaged = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+        damaged[damaged.count / 3] ^= 0x55
+        try Data(damaged).write(to: URL(fileURLWithPath: path))
+        let fresh = try AssetDirectory(root: root)
+        let failures = written.filter { digest, _ in (try? fresh.get(digest)) == nil }
+        #expect(!failures.isEmpty)
+        #expect { try fresh.get(failures[0].0) } throws: { error in
+            (error as? RRStoreError).map { [.corruptAsset, .missingAsset].contains($0.code) && $0.message.contains(name) } == true
+        }
+    }
 }
