@@ -1,5 +1,6 @@
 import Logging
 import RRStoreCore
+import RRStoreIO
 
 /// Moves staged assets into packs: a tenant's staged assets, oldest first, become one
 /// pack object (`PackBuilder`) written whole and create-only, verified before it is
@@ -77,20 +78,25 @@ public struct Packer: Sendable {
 
     /// Builds, verifies, writes and indexes one pack of `assets`.
     public func writePack(_ assets: [StagedAsset], tenant: String) async throws -> Report {
-        let id = Self.newID()
-        var builder = PackBuilder(id: id, policy: policy)
-        for asset in assets {
-            // Staged bytes were hashed when they came in; a row damaged since is not packed.
-            guard SHA256Digest.hash(asset.bytes) == asset.digest else {
-                logger.error("staged asset \(asset.digest) of \(tenant) does not hash to its digest; left staged")
-                continue
+        let id = Self.newID(), policy = self.policy, logger = self.logger
+        // Seconds of zstd at level 19: off the cooperative pool, whose few threads serve
+        // every request (on two cores, packing there stalled uploads past their deadline).
+        let (bytes, entries, raw) = try await BlockingIO.run { () throws -> ([UInt8], [PackEntry], Int) in
+            var builder = PackBuilder(id: id, policy: policy)
+            for asset in assets {
+                // Staged bytes were hashed when they came in; a row damaged since is not packed.
+                guard SHA256Digest.hash(asset.bytes) == asset.digest else {
+                    logger.error("staged asset \(asset.digest) of \(tenant) does not hash to its digest; left staged")
+                    continue
+                }
+                try builder.add(asset.digest, asset.bytes, compressible: asset.compressible)
             }
-            try builder.add(asset.digest, asset.bytes, compressible: asset.compressible)
+            let raw = builder.rawBytes
+            let (bytes, entries) = try builder.finish()
+            if !entries.isEmpty { try Self.verify(bytes, entries: entries) }
+            return (bytes, entries, raw)
         }
-        let raw = builder.rawBytes
-        let (bytes, entries) = try builder.finish()
         guard !entries.isEmpty else { return Report() }
-        try Self.verify(bytes, entries: entries)
         _ = try await blobs.put(try BlobKey.pack(id), bytes: bytes, expecting: BlobExpectation(size: bytes.count), createOnly: true)
         let indexed = try await index.indexPack(PackRecord(id: id, tenant: tenant, createdAt: Self.now(), storedBytes: bytes.count,
                                                            entryCount: entries.count), entries: entries)
