@@ -34,8 +34,8 @@ public struct PackBuilder {
         guard added.insert(digest).inserted else { return }
         rawBytes += asset.count
         guard compressible else {
-            let frame = try Zstd.compress(asset, level: Int32(clamping: policy.incompressibleLevel))
-            if Double(frame.count) <= Double(asset.count) * 0.97 {
+            let frame = policy.incompressibleLevel > 0 ? try Zstd.compress(asset, level: Int32(clamping: policy.incompressibleLevel)) : asset
+            if policy.incompressibleLevel > 0, Double(frame.count) <= Double(asset.count) * 0.97 {
                 append(block: frame, encoding: .zstd, assets: [(digest, 0, asset.count)])
             } else {
                 append(block: asset, encoding: .identity, assets: [(digest, 0, asset.count)])
@@ -142,7 +142,7 @@ public struct PackPolicy: Sendable, Equatable {
     /// zstd level of shared blocks (packing runs in the background, off the request path).
     public var level = 19
     /// zstd level tried on images and other compressed formats (PNG saves 2.4% at 19 over
-    /// 3, at ~5 MB/s: affordable in the background).
+    /// 3, at ~5 MB/s: affordable in the background); 0 keeps them as they are untried.
     public var incompressibleLevel = 19
     /// A tenant's staged assets are packed once this many bytes are staged…
     public var minBytes = 8 << 20

@@ -32,15 +32,15 @@ public final class AssetDirectory: AssetSource {
     /// The pack being filled, written when it is full and at `commit()`.
     private var pending: PackBuilder?
 
-    /// The CLI's packing: blocks of 1 MiB at zstd -3 and packs of 8 MiB, so a first rewrite
-    /// runs near its warm speed and holds at most a pack in memory
-    /// (benchmarks/results/rewrite-throughput.md).
+    /// The CLI's packing: blocks of 1 MiB at zstd -1, images kept as they are, packs of
+    /// 8 MiB, so a first rewrite runs near its warm speed and holds at most a pack in memory
+    /// (benchmarks/results/rewrite-paired.md).
     public static let cliPacks: PackPolicy = {
         var policy = PackPolicy()
         policy.blockBytes = 1 << 20
         policy.packBytes = 8 << 20
-        policy.level = 3
-        policy.incompressibleLevel = 3
+        policy.level = 1
+        policy.incompressibleLevel = 0
         return policy
     }()
 
