@@ -12,18 +12,26 @@ import RRStoreTestSupport
 /// procedure says: a store a format-1 release left keeps getting gzip chunks from the new
 /// release until `rrstore migrate`; then new chunks are zstd, and both read back.
 @Suite struct StoreFormatUpgradeTests {
+    /// A SQLite store as a release at `format` left it: the migrations after `schemaVersion`
+    /// undone (and the pack tables of version 5 dropped), then opened by this release, which
+    /// applies the expand steps only.
+    static func storeLeftBy(format: Int, schemaVersion: Int, in directory: String) async throws -> SQLiteMetadataStore {
+        let path = directory + "/metadata.sqlite"
+        _ = try await SQLiteMetadataStore(path: path)
+        try await DatabaseQueue(path: path).write { db in
+            for version in (schemaVersion + 1)...6 { try db.execute(sql: "DELETE FROM grdb_migrations WHERE identifier = 'v\(version)'") }
+            if schemaVersion < 5 { for table in ["staged_assets", "packs", "pack_entries"] { try db.execute(sql: "DROP TABLE \(table)") } }
+            try db.execute(sql: "UPDATE rrstore_format SET format = \(format)")
+        }
+        return try await SQLiteMetadataStore(path: path)
+    }
+
     @Test func aFormatOneStoreGetsGzipChunksUntilMigrateThenZstd() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rrstore-format-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let path = directory + "/metadata.sqlite"
         // The store as a format-1 release left it: schema versions 1–3, format 1.
-        _ = try await SQLiteMetadataStore(path: path)
-        try await DatabaseQueue(path: path).write { db in
-            try db.execute(sql: "DELETE FROM grdb_migrations WHERE identifier = 'v4'")
-            try db.execute(sql: "UPDATE rrstore_format SET format = 1")
-        }
-        let metadata = try await SQLiteMetadataStore(path: path)
+        let metadata = try await Self.storeLeftBy(format: 1, schemaVersion: 3, in: directory)
         #expect(try await metadata.storeFormat() == 1, "a start applies no contract step")
         let state = ServerState(configuration: ServerConfiguration(), blobs: try FileBlobStore(root: directory + "/blobs"),
                                 metadata: metadata, logger: Logger(label: "test"))
@@ -34,8 +42,8 @@ import RRStoreTestSupport
         #expect(await Flusher(state: state).flushDue(final: true) == 1)
         #expect(try await metadata.chunks(tenant: "t", recording: "r").map { ChunkEncoding(key: $0.blobKey) } == [.gzip])
 
-        try await metadata.migrate(contract: true)  // rrstore migrate
-        #expect(try await metadata.storeFormat() == 2)
+        try await metadata.migrate(contract: true)  // rrstore migrate: every contract step since format 1
+        #expect(try await metadata.storeFormat() == StoreFormat.current)
         _ = try await metadata.appendEvents(tenant: "t", recording: "r", events: (3..<6).map(event), idempotencyKey: nil, at: 2)
         #expect(await Flusher(state: state).flushDue(final: true) == 1)
         let chunks = try await metadata.chunks(tenant: "t", recording: "r")
@@ -67,15 +75,8 @@ import RRStoreTestSupport
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rrstore-format3-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let path = directory + "/metadata.sqlite"
         // The store as a format-2 release left it: schema versions 1–4, format 2.
-        _ = try await SQLiteMetadataStore(path: path)
-        try await DatabaseQueue(path: path).write { db in
-            try db.execute(sql: "DELETE FROM grdb_migrations WHERE identifier IN ('v5', 'v6')")
-            for table in ["staged_assets", "packs", "pack_entries"] { try db.execute(sql: "DROP TABLE \(table)") }
-            try db.execute(sql: "UPDATE rrstore_format SET format = 2")
-        }
-        let metadata = try await SQLiteMetadataStore(path: path)
+        let metadata = try await Self.storeLeftBy(format: 2, schemaVersion: 4, in: directory)
         #expect(try await metadata.storeFormat() == 2, "a start applies no contract step")
         #expect(try await metadata.schemaVersion() == 5, "… but the expand step that adds the pack tables")
         let blobs = try FileBlobStore(root: directory + "/blobs")
@@ -115,14 +116,7 @@ import RRStoreTestSupport
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rrstore-format1-repack-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let path = directory + "/metadata.sqlite"
-        _ = try await SQLiteMetadataStore(path: path)
-        try await DatabaseQueue(path: path).write { db in
-            try db.execute(sql: "DELETE FROM grdb_migrations WHERE identifier IN ('v4', 'v5', 'v6')")
-            for table in ["staged_assets", "packs", "pack_entries"] { try db.execute(sql: "DROP TABLE \(table)") }
-            try db.execute(sql: "UPDATE rrstore_format SET format = 1")
-        }
-        let metadata = try await SQLiteMetadataStore(path: path)
+        let metadata = try await Self.storeLeftBy(format: 1, schemaVersion: 3, in: directory)
         #expect(try await metadata.storeFormat() == 1)
         let blobs = try FileBlobStore(root: directory + "/blobs")
         var configuration = ServerConfiguration()
