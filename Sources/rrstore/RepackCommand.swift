@@ -26,12 +26,21 @@ struct RepackCommand: AsyncParsableCommand {
     @Option(help: "Asset objects listed and moved per page.")
     var pageSize = 500
 
+    @Option(help: "zstd level of the packs' shared blocks (as `serve --pack-level`; 19 keeps the fewest bytes, lower levels repack faster).")
+    var packLevel = PackPolicy().level
+
+    func validate() throws {
+        guard (1...19).contains(packLevel) else { throw ValidationError("--pack-level takes 1 to 19") }
+        guard packThreshold >= 0 else { throw ValidationError("--pack-threshold must not be negative") }
+    }
+
     func run() async throws {
         try await reportingErrors {
             let configuration = try storage.resolve()
             let blobs = try configuration.makeBlobStore(environment: ProcessInfo.processInfo.environment)
             var configured = PackPolicy()
             configured.maxAssetBytes = packThreshold
+            configured.level = packLevel
             let policy = configured
             let started = ContinuousClock.now
             let report = try await configuration.withMetadataStore { metadata in

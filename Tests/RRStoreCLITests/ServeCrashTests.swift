@@ -19,7 +19,8 @@ import Glibc
 
         init(data: String, extra: [String] = []) throws {
             process.executableURL = CLI.binary
-            process.arguments = ["serve", "--port", "0", "--data", data, "--flush-bytes", "4000", "--flush-idle", "0.3", "--log-level", "notice"] + extra
+            process.arguments = ["serve", "--port", "0", "--data", data, "--flush-bytes", "4000", "--flush-idle", "0.3", "--log-level", "notice",
+                                 "--pack-level", "3"] + extra
             var environment = ProcessInfo.processInfo.environment
             for key in environment.keys where key.hasPrefix("RRSTORE_") || key.hasPrefix("AWS_") { environment[key] = nil }
             process.environment = environment
@@ -234,7 +235,7 @@ import Glibc
         // Killed once it has moved a few pages.
         let killed = Process()
         killed.executableURL = CLI.binary
-        killed.arguments = ["repack", "--data", data, "--page-size", "100"]
+        killed.arguments = ["repack", "--data", data, "--page-size", "100", "--pack-level", "3"]
         let progress = Pipe()
         killed.standardError = progress
         killed.standardOutput = FileHandle.nullDevice
@@ -250,7 +251,7 @@ import Glibc
         let midway = looseFiles()
         #expect(midway < before && midway > 0, "killed part way: \(midway) of \(before) left")
 
-        let resumed = try CLI.run(["repack", "--data", data])
+        let resumed = try CLI.run(["repack", "--data", data, "--pack-level", "3"])
         #expect(resumed.status == 0, "\(resumed.stderr)")
         let summary = String(decoding: resumed.stdout, as: UTF8.self)
         #expect(summary.contains(" 0 damaged"), "\(summary)")

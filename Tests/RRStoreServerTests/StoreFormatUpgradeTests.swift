@@ -122,6 +122,7 @@ import RRStoreTestSupport
         var configuration = ServerConfiguration()
         configuration.port = 0
         configuration.localTenant = "t"
+        configuration.pack.level = 3  // as the other test servers (TestServer.swift)
         let state = ServerState(configuration: configuration, blobs: blobs, metadata: metadata, logger: Logger(label: "test"))
         let sessions = try Corpus.sessions()
         try await withRunningServer(state: state) { port in

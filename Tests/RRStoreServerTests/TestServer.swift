@@ -94,6 +94,10 @@ func withServer<T: Sendable>(
     configuration.port = 0
     configuration.localTenant = tenant
     configuration.flush.intervalSeconds = 0.2
+    // zstd -19 is for production's background packer; dozens of test servers packing at it
+    // at once on two cores push stores past their deadlines.
+    configuration.pack.level = 3
+    configuration.pack.incompressibleLevel = 3
     configure(&configuration)
     var logger = Logger(label: "rrstore.test")
     logger.logLevel = .warning
