@@ -66,7 +66,7 @@ extension RRStoreClient {
         let unknown = present.filter(order)
         for start in stride(from: 0, to: unknown.count, by: 1000) {
             let slice = Array(unknown[start..<min(start + 1000, unknown.count)])
-            let answer = try await missingAssets(slice.map { ($0, assets[$0]!.bytes.count) })
+            let answer = try await missingAssets(slice.map { ($0, assets[$0]?.bytes.count ?? 0) })
             stats.missingRequests += 1
             let lacking = Set(answer)
             missing += slice.filter { lacking.contains($0) }
@@ -87,61 +87,62 @@ extension RRStoreClient {
     /// the server before what it names.
     func upload(_ missing: [SHA256Digest], assets: [SHA256Digest: (bytes: [UInt8], mediaType: String?)], batchBytes: Int,
                 concurrency: Int, stats: inout UploadStats) async throws {
-        guard !missing.isEmpty else { return }
-        let missingSet = Set(missing)
-        var children: [SHA256Digest: [SHA256Digest]] = [:]
-        var parents: [SHA256Digest: [SHA256Digest]] = [:]
-        var waitingOn: [SHA256Digest: Int] = [:]
-        for digest in missing {
-            let named = assets[digest]!.bytes.withUnsafeBytes { ReferenceMentions.digests(in: $0) }.filter { $0 != digest && missingSet.contains($0) }
-            children[digest] = Array(named)
-            waitingOn[digest] = named.count
-            for child in named { parents[child, default: []].append(digest) }
+        typealias Item = (digest: SHA256Digest, bytes: [UInt8], mediaType: String?)
+        let items: [Item] = missing.compactMap { digest in assets[digest].map { (digest, $0.bytes, $0.mediaType) } }
+        guard !items.isEmpty else { return }
+        // The graph by index into `items`: who names whom among the missing assets.
+        let index = Dictionary(items.enumerated().map { ($0.element.digest, $0.offset) }, uniquingKeysWith: { first, _ in first })
+        var children = [[Int]](repeating: [], count: items.count)
+        var parents = [[Int]](repeating: [], count: items.count)
+        for (position, item) in items.enumerated() {
+            let named = item.bytes.withUnsafeBytes { ReferenceMentions.digests(in: $0) }.compactMap { index[$0] }.filter { $0 != position }
+            children[position] = named
+            for child in named { parents[child].append(position) }
         }
         // Kahn's order, in extraction order among the ready ones; levels from the children.
-        var level: [SHA256Digest: Int] = [:]
-        var ready = missing.filter { waitingOn[$0] == 0 }
+        var waitingOn = children.map(\.count)
+        var level = [Int](repeating: 0, count: items.count)
+        var ready = items.indices.filter { waitingOn[$0] == 0 }
         var position = 0
         while position < ready.count {
-            let digest = ready[position]
+            let current = ready[position]
             position += 1
-            level[digest] = (children[digest] ?? []).map { level[$0]! + 1 }.max() ?? 0
-            for parent in parents[digest] ?? [] {
-                waitingOn[parent]! -= 1
+            level[current] = children[current].map { level[$0] + 1 }.max() ?? 0
+            for parent in parents[current] {
+                waitingOn[parent] -= 1
                 if waitingOn[parent] == 0 { ready.append(parent) }
             }
         }
-        guard ready.count == missing.count else {
-            throw RRStoreError(RRStoreError.Code("upload_order"), "\(missing.count - ready.count) assets reference each other in a cycle and cannot be uploaded")
+        guard ready.count == items.count else {
+            throw RRStoreError(RRStoreError.Code("upload_order"), "\(items.count - ready.count) assets reference each other in a cycle and cannot be uploaded")
         }
-        let levels = Dictionary(grouping: ready) { level[$0]! }.sorted { $0.key < $1.key }.map(\.value)
-        for digests in levels {
-            // Requests of this level: batches of small assets, and large ones alone.
-            var requests: [[SHA256Digest]] = []
-            var current: [SHA256Digest] = [], currentBytes = 0
-            for digest in digests {
-                let size = assets[digest]!.bytes.count
-                if batchBytes <= 0 || size > Self.maxBatchAssetBytes {
-                    requests.append([digest])
+        let levels = Dictionary(grouping: ready) { level[$0] }.sorted { $0.key < $1.key }.map { $0.value.map { items[$0] } }
+        for level in levels {
+            // Requests of this level: batches of small assets, and large ones alone (by PUT).
+            var requests: [[Item]] = []
+            var current: [Item] = [], currentBytes = 0
+            for item in level {
+                if batchBytes <= 0 || item.bytes.count > Self.maxBatchAssetBytes {
+                    requests.append([item])
                     continue
                 }
-                if !current.isEmpty && (currentBytes + size > batchBytes || current.count >= Self.maxBatchAssets) {
+                if !current.isEmpty && (currentBytes + item.bytes.count > batchBytes || current.count >= Self.maxBatchAssets) {
                     requests.append(current)
                     current = []
                     currentBytes = 0
                 }
-                current.append(digest)
-                currentBytes += size
+                current.append(item)
+                currentBytes += item.bytes.count
             }
             if !current.isEmpty { requests.append(current) }
             let batched = batchBytes > 0
             try await withThrowingTaskGroup(of: (count: Int, bytes: Int).self) { group in
                 var next = 0
                 func start() {
-                    let request = requests[next].map { (digest: $0, bytes: assets[$0]!.bytes, mediaType: assets[$0]!.mediaType) }
+                    let request = requests[next]
                     next += 1
                     group.addTask {
-                        if batched && (request.count > 1 || request[0].bytes.count <= Self.maxBatchAssetBytes) {
+                        if batched, request.count > 1 || request[0].bytes.count <= Self.maxBatchAssetBytes {
                             try await self.putAssets(request)
                         } else {
                             try await self.putAsset(request[0].digest, bytes: request[0].bytes, mediaType: request[0].mediaType)

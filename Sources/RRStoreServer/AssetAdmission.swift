@@ -43,12 +43,7 @@ struct AssetAdmission {
     /// candidate's expansion; or a 422 saying which rule is broken.
     func admit(_ candidates: [Candidate], keeping kept: Set<SHA256Digest> = [], lookUpCandidates: Bool, tenant: String,
                subject: Subject) async throws -> (held: [SHA256Digest: AssetRecord], expansions: [SHA256Digest: Int]) {
-        var mentions: [SHA256Digest: ReferenceMentions] = [:]
-        for candidate in candidates where !candidate.mentions.counts.isEmpty {
-            var own = candidate.mentions
-            own.removeMentions(of: candidate.digest)  // a mention of itself is inert
-            mentions[candidate.digest] = own
-        }
+        let mentions = Self.ownMentions(candidates)
         let offered = Set(candidates.map(\.digest))
         let named = kept.union(mentions.values.flatMap(\.digests))
         let lookup = lookUpCandidates ? named.union(offered) : named
@@ -72,12 +67,7 @@ struct AssetAdmission {
     /// it already held and each candidate's expansion or refusal.
     func admitEach(_ candidates: [Candidate], tenant: String) async throws
         -> (held: [SHA256Digest: AssetRecord], outcomes: [Result<Int, APIError>]) {
-        var mentions: [SHA256Digest: ReferenceMentions] = [:]
-        for candidate in candidates where !candidate.mentions.counts.isEmpty {
-            var own = candidate.mentions
-            own.removeMentions(of: candidate.digest)
-            mentions[candidate.digest] = own
-        }
+        let mentions = Self.ownMentions(candidates)
         let lookup = Set(candidates.map(\.digest)).union(mentions.values.flatMap(\.digests))
         let held = lookup.isEmpty ? [:] : try await state.metadata.linkedAssets(tenant: tenant, among: Array(lookup))
         var expansions: [SHA256Digest: Int] = held.mapValues(\.expansion)
@@ -100,6 +90,17 @@ struct AssetAdmission {
             outcomes.append(outcome)
         }
         return (held, outcomes)
+    }
+
+    /// What each candidate names besides itself (a mention of itself is inert).
+    private static func ownMentions(_ candidates: [Candidate]) -> [SHA256Digest: ReferenceMentions] {
+        var mentions: [SHA256Digest: ReferenceMentions] = [:]
+        for candidate in candidates where !candidate.mentions.counts.isEmpty {
+            var own = candidate.mentions
+            own.removeMentions(of: candidate.digest)
+            mentions[candidate.digest] = own
+        }
+        return mentions
     }
 
     /// What the candidate expands to through what it names, or a refusal past the event size limit.

@@ -114,22 +114,21 @@ public struct Packer: Sendable {
     static func verify(_ pack: [UInt8], entries: [PackEntry]) throws {
         var decoded: [Int: [UInt8]] = [:]
         for entry in entries {
-            let block: ArraySlice<UInt8>
+            let failed = RRStoreError(.corruptPack, "pack \(entry.pack) did not verify after it was built (asset \(entry.digest)); nothing was written")
+            guard entry.blockOffset >= 0, entry.blockLength >= 0, entry.blockLength <= pack.count - entry.blockOffset else { throw failed }
             let stored = pack[entry.blockOffset..<(entry.blockOffset + entry.blockLength)]
+            let block: ArraySlice<UInt8>
             switch entry.blockEncoding {
             case .identity:
                 block = stored
             case .zstd:
-                if decoded[entry.blockOffset] == nil {
-                    decoded[entry.blockOffset] = try Zstd.decompress(Array(stored), maxOutputBytes: PackBlockCache.maxBlockBytes)
-                }
-                block = decoded[entry.blockOffset]![...]
+                let frame = try decoded[entry.blockOffset] ?? Zstd.decompress(Array(stored), maxOutputBytes: PackBlockCache.maxBlockBytes)
+                decoded[entry.blockOffset] = frame
+                block = frame[...]
             }
+            guard entry.offset >= 0, entry.length >= 0, entry.length <= block.count - entry.offset else { throw failed }
             let start = block.startIndex + entry.offset
-            guard entry.offset + entry.length <= block.count,
-                  SHA256Digest.hash(block[start..<(start + entry.length)]) == entry.digest else {
-                throw RRStoreError(.corruptPack, "pack \(entries[0].pack) did not verify after it was built (asset \(entry.digest)); nothing was written")
-            }
+            guard SHA256Digest.hash(block[start..<(start + entry.length)]) == entry.digest else { throw failed }
         }
     }
 
