@@ -233,8 +233,12 @@ struct AssetRoutes {
         let assets = state.assets
         let likely = StoredEncoding.likely(kind: record.kind.assetKind, mediaType: record.mediaType)
         let wanted = range
-        if size <= Self.cachedAssetBytes || size < state.configuration.pack.maxAssetBytes {
-            // Small assets come whole from the shared cache of recently read assets.
+        // Large assets are streamed from their own object. Small ones, and any asset that is
+        // not an object of its own (packed under a larger --pack-threshold than today's), come
+        // whole through `StoredAssets` (packed, staged, loose) and the shared cache.
+        let mayBeLoose = size > Self.cachedAssetBytes && size >= state.configuration.pack.maxAssetBytes
+        let located = mayBeLoose ? try await assets.loose.locate(digest, likely: likely) : nil
+        guard let located else {
             let bytes: [UInt8]
             do {
                 bytes = try await state.assetCache.bytes(digest, likely: likely, from: assets)
@@ -247,11 +251,6 @@ struct AssetRoutes {
                 throw RRStoreError(.corruptAsset, "asset \(digest) holds \(bytes.count) bytes, not the \(size) of its index row")
             }
             return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes[wanted])))
-        }
-        guard let located = try await assets.loose.locate(digest, likely: likely) else {
-            // Forget the index row, so that uploading or posting the asset again repairs it.
-            try? await state.metadata.forgetIndexedAsset(digest)
-            throw RRStoreError(.missingAsset, "asset \(digest) is linked but missing from the blob store")
         }
         let key = BlobKey.asset(digest, located.encoding)
         let blobs = state.blobs

@@ -52,4 +52,29 @@ import RRStoreTestSupport
             #expect(again.packed == 0 && again.packs == 0 && again.listed == rest.large)
         }
     }
+
+    /// An asset packed under one --pack-threshold is still served whole after the threshold
+    /// is lowered below its size (it is not an object of its own, and must not be taken for lost).
+    @Test(arguments: TestStores.available)
+    func anAssetPackedUnderALargerThresholdIsStillServed(stores kind: TestStores) async throws {
+        let stores = try await SharedStores(kind)
+        var generator = SplitMix64(seed: 3)
+        let bytes = (0..<300_000).map { _ in UInt8(truncatingIfNeeded: generator.next()) }
+        let digest = SHA256Digest.hash(bytes)
+        try await withServer(stores, tenant: "t") { server in
+            #expect(try await server.client.putAsset(digest, bytes: bytes))
+            _ = try await Packer(blobs: stores.blobs, index: server.state.metadata, policy: server.state.configuration.pack)
+                .packDue(all: true, now: ServerState.now())
+            guard case .packed? = try await server.state.metadata.assetLocation(digest) else {
+                Issue.record("the upload was not packed")
+                return
+            }
+        }
+        try await withServer(stores, tenant: "t", configure: { $0.pack.maxAssetBytes = 100_000 }) { server in
+            let read = try await server.client.send("GET", "/assets/\(digest)")
+            #expect(read.status == 200 && read.body == bytes)
+            let part = try await server.client.send("GET", "/assets/\(digest)", headers: [("Range", "bytes=299990-")])
+            #expect(part.status == 206 && part.body == Array(bytes[299_990...]))
+        }
+    }
 }
