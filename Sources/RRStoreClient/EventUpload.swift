@@ -66,7 +66,8 @@ extension RRStoreClient {
         let unknown = present.filter(order)
         for start in stride(from: 0, to: unknown.count, by: 1000) {
             let slice = Array(unknown[start..<min(start + 1000, unknown.count)])
-            let answer = try await missingAssets(slice.map { ($0, assets[$0]?.bytes.count ?? 0) })
+            // Only digests with bytes here are asked about (and so can be uploaded).
+            let answer = try await missingAssets(slice.compactMap { digest in assets[digest].map { (digest, $0.bytes.count) } })
             stats.missingRequests += 1
             let lacking = Set(answer)
             missing += slice.filter { lacking.contains($0) }
