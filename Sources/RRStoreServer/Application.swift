@@ -55,6 +55,18 @@ public struct ServerState: Sendable {
 
     /// Milliseconds since 1970.
     public static func now() -> Int64 { WallClock.millisecondsSince1970() }
+
+    /// The tenant's linked and indexed assets among `digests`, touched: every answer that
+    /// tells a client an asset is here goes through this, so the collector, whose sweep is
+    /// serialized with touches, never deletes what a client was just told to rely on
+    /// (`LifecycleIndex`). A row the collector took between the two steps is left out.
+    func heldAssets(tenant: String, among digests: [SHA256Digest]) async throws -> [SHA256Digest: AssetRecord] {
+        let linked = try await metadata.linkedAssets(tenant: tenant, among: digests)
+        guard !linked.isEmpty else { return [:] }
+        let indexed = try await metadata.touchAssets(Array(linked.keys), at: Self.now(),
+                                                   resolution: configuration.lifecycle.gc.touchResolutionMillis)
+        return linked.filter { indexed.contains($0.key) }
+    }
 }
 
 /// The composition root `rrstore serve` and the tests share: routes, middleware, the
@@ -79,7 +91,8 @@ public func buildApplication(
 
     // Shut down in reverse: the packer's and the flusher's final passes first, the
     // metadata store last.
-    let services: [any Service] = [state.metadata, Flusher(state: state), PackingService(state: state)]
+    let services: [any Service] = [state.metadata, Flusher(state: state), PackingService(state: state),
+                                   RetentionService(state: state), GarbageCollectionService(state: state)]
 
     let limits = state.configuration.limits
     let http1 = HTTP1Channel.Configuration(idleTimeout: .milliseconds(Int64(limits.idleTimeoutSeconds * 1000)))

@@ -47,7 +47,7 @@ struct AssetAdmission {
         let offered = Set(candidates.map(\.digest))
         let named = kept.union(mentions.values.flatMap(\.digests))
         let lookup = lookUpCandidates ? named.union(offered) : named
-        let held = lookup.isEmpty ? [:] : try await state.metadata.linkedAssets(tenant: tenant, among: Array(lookup))
+        let held = lookup.isEmpty ? [:] : try await state.heldAssets(tenant: tenant, among: Array(lookup))
         let unknown = named.subtracting(offered).subtracting(held.keys).sorted()
         if !unknown.isEmpty {
             throw APIError(.unprocessableContent, "unknown_assets",
@@ -69,7 +69,7 @@ struct AssetAdmission {
         -> (held: [SHA256Digest: AssetRecord], outcomes: [Result<Int, APIError>]) {
         let mentions = Self.ownMentions(candidates)
         let lookup = Set(candidates.map(\.digest)).union(mentions.values.flatMap(\.digests))
-        let held = lookup.isEmpty ? [:] : try await state.metadata.linkedAssets(tenant: tenant, among: Array(lookup))
+        let held = lookup.isEmpty ? [:] : try await state.heldAssets(tenant: tenant, among: Array(lookup))
         var expansions: [SHA256Digest: Int] = held.mapValues(\.expansion)
         var outcomes: [Result<Int, APIError>] = []
         for candidate in candidates {

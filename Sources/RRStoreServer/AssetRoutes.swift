@@ -56,8 +56,9 @@ struct AssetRoutes {
             guard item.size >= 0 else { throw APIError.badRequest("invalid_size", "asset sizes are not negative") }
             digests.append(digest)
         }
-        // Held means linked and indexed: an asset whose bytes were found missing is asked for again.
-        let linked = Set(try await state.metadata.linkedAssets(tenant: context.tenant, among: digests).keys)
+        // Held means linked and indexed: an asset whose bytes were found missing is asked for
+        // again. Touched, so the collector keeps what a client was just told is here.
+        let linked = Set(try await state.heldAssets(tenant: context.tenant, among: digests).keys)
         var seen = Set<SHA256Digest>()
         var writer = JSONWriter()
         writer.beginObject()
@@ -85,7 +86,10 @@ struct AssetRoutes {
         // tenant stored are written like new ones (see `FileSystem.writeDurably`): the
         // answer and its timing must not tell that they were there.
         let linked = try await state.linkCache.linkedAsset(tenant: context.tenant, digest: digest, from: state.metadata)
-        let proveOnly = linked.map { ServerState.now() - $0.lastTouched < 3_600_000 } ?? false
+        let recent = linked.map { ServerState.now() - $0.lastTouched < 3_600_000 } ?? false
+        // The touch also proves the row is still there (the collector may have taken it
+        // since the link was cached): if not, the bytes are stored again.
+        let proveOnly = recent ? !(try await state.heldAssets(tenant: context.tenant, among: [digest])).isEmpty : false
         let admission = AssetAdmission(state: state), tenant = context.tenant
         let received = try await MemoryReservation.with(state.requestMemory) { memory in
             try await MemoryReservation.with(state.spoolSpace) { spoolSpace in

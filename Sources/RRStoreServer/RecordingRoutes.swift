@@ -20,6 +20,29 @@ struct RecordingRoutes {
         router.delete("/recordings/:id") { _, context in try await delete(context) }
         router.get("/recordings/:id/screenshot") { _, context in try await screenshot(context) }
         router.put("/recordings/:id/screenshot") { request, context in try await putScreenshot(request, context) }
+        router.get("/usage") { _, context in try await usage(context) }
+    }
+
+    /// What the tenant stores, from its own rows only: what other tenants store, and
+    /// whether they hold the same assets, never shows (it would tell them apart).
+    private func usage(_ context: RRStoreRequestContext) async throws -> Response {
+        let seconds = state.configuration.limits.storeDeadlineSeconds, metadata = state.metadata, tenant = context.tenant
+        let usage = try await withDeadline(seconds: seconds, { APIError.storeTimeout("reading usage", seconds: seconds) }) {
+            try await metadata.usage(tenant: tenant)
+        }
+        var writer = JSONWriter()
+        writer.beginObject()
+        writer.field("tenant", context.tenant)
+        writer.field("recordings", usage.recordings)
+        writer.field("events", usage.events)
+        writer.field("raw_bytes", usage.rawBytes)
+        writer.field("chunk_bytes", usage.chunkBytes)
+        writer.field("assets", usage.assets)
+        writer.field("asset_bytes", usage.assetBytes)
+        writer.field("asset_bytes_shared_by_recordings", usage.sharedAssetBytes)
+        writer.field("asset_bytes_in_one_recording", usage.assetBytes - usage.sharedAssetBytes)
+        writer.endObject()
+        return writer.response()
     }
 
     private struct CreateBody: Decodable {
@@ -100,17 +123,8 @@ struct RecordingRoutes {
 
     private func delete(_ context: RRStoreRequestContext) async throws -> Response {
         let id = try Identifier.recording(context)
-        guard let deleted = try await state.metadata.deleteRecording(tenant: context.tenant, id: id) else {
+        guard try await RecordingDeletion(state: state).delete(tenant: context.tenant, id: id, logger: context.logger) else {
             throw APIError.notFound("no recording '\(id)'")
-        }
-        // The rows are gone, so nothing refers to these chunks any more. Screenshots and
-        // assets are content-addressed and may be shared: garbage collection decides.
-        for key in deleted.chunkKeys {
-            do {
-                try await state.blobs.delete(try BlobKey(key))
-            } catch {
-                context.logger.warning("could not delete chunk \(key) of deleted recording \(id): \(error); it is unreferenced now")
-            }
         }
         return Response(status: .noContent)
     }

@@ -12,6 +12,8 @@ public struct ServerConfiguration: Sendable {
     public var flush = FlushPolicy()
     /// How small assets are packed (store format 3).
     public var pack = PackPolicy()
+    /// Retention and background garbage collection.
+    public var lifecycle = LifecyclePolicy()
     public var rewrite = RewriteOptions(recentAssetsBytes: 4 << 20)
     /// Bytes of recently read assets kept in memory across requests.
     public var assetCacheBytes = 64 << 20
@@ -92,4 +94,22 @@ public struct ServerConfiguration: Sendable {
         public var intervalSeconds = 1.0
         public init() {}
     }
+}
+
+/// What goes, and when: recordings past their retention, and (by the collector) what no
+/// recording needs any more.
+public struct LifecyclePolicy: Sendable, Equatable {
+    /// Recordings older than this many days are deleted; 0 keeps them forever.
+    public var retentionDays = 0
+    /// Tenants with a retention of their own (days; 0: forever), instead of `retentionDays`.
+    public var tenantRetentionDays: [String: Int] = [:]
+    /// How often retention looks for recordings past their time.
+    public var retentionIntervalSeconds = 600.0
+    /// How often the collector runs in the background; 0: only by `rrstore gc`.
+    public var gcIntervalSeconds = 0.0
+    public var gc = GCPolicy()
+    public init() {}
+
+    /// The retention of `tenant` in days (0: forever).
+    public func retention(of tenant: String) -> Int { tenantRetentionDays[tenant] ?? retentionDays }
 }

@@ -1,6 +1,7 @@
 import Hummingbird
 import CoreMetrics
 import Prometheus
+import RRStoreStorage
 import Synchronization
 
 /// The service's Prometheus metrics, in a registry of its own (no global bootstrap, so
@@ -25,6 +26,14 @@ public final class ServerMetrics: Sendable {
     let packedAssets: CoreMetrics.Counter
     let packedBytes: CoreMetrics.Counter
     let packFailures: CoreMetrics.Counter
+    let retentionDeleted: CoreMetrics.Counter
+    let gcRuns: CoreMetrics.Counter
+    let gcFailures: CoreMetrics.Counter
+    let gcAssetsDeleted: CoreMetrics.Counter
+    let gcBytesReclaimed: CoreMetrics.Counter
+    let gcPacksRewritten: CoreMetrics.Counter
+    let gcOrphansDeleted: CoreMetrics.Counter
+    let gcDuration: CoreMetrics.Timer
 
     public init() {
         var factory = PrometheusMetricsFactory(registry: registry)
@@ -48,6 +57,23 @@ public final class ServerMetrics: Sendable {
         packedAssets = counter("rrstore_packed_assets_total")
         packedBytes = counter("rrstore_pack_bytes_written_total")
         packFailures = counter("rrstore_pack_failures_total")
+        retentionDeleted = counter("rrstore_retention_recordings_deleted_total")
+        gcRuns = counter("rrstore_gc_runs_total")
+        gcFailures = counter("rrstore_gc_failures_total")
+        gcAssetsDeleted = counter("rrstore_gc_assets_deleted_total")
+        gcBytesReclaimed = counter("rrstore_gc_bytes_reclaimed_total")
+        gcPacksRewritten = counter("rrstore_gc_packs_rewritten_total")
+        gcOrphansDeleted = counter("rrstore_gc_orphans_deleted_total")
+        gcDuration = CoreMetrics.Timer(label: "rrstore_gc_duration_seconds", factory: factory)
+    }
+
+    func recordGC(_ report: GCReport) {
+        gcRuns.increment()
+        gcAssetsDeleted.increment(by: Int64(report.assets.count))
+        gcBytesReclaimed.increment(by: Int64(report.bytesReclaimed))
+        gcPacksRewritten.increment(by: Int64(report.packsRewritten))
+        gcOrphansDeleted.increment(by: Int64(report.orphans.count))
+        gcDuration.recordNanoseconds(Int64(report.seconds * 1e9))
     }
 
     private let authFailureCounters = Mutex<[String: CoreMetrics.Counter]>([:])

@@ -157,10 +157,14 @@ public struct BlobInfo: Sendable, Equatable {
     public var key: BlobKey
     public var size: Int
     public var etag: String?
-    public init(key: BlobKey, size: Int, etag: String? = nil) {
+    /// When the object was last written, in milliseconds since 1970, where the store says
+    /// (listings): how the collector tells an orphan from an object about to be indexed.
+    public var lastModified: Int64?
+    public init(key: BlobKey, size: Int, etag: String? = nil, lastModified: Int64? = nil) {
         self.key = key
         self.size = size
         self.etag = etag
+        self.lastModified = lastModified
     }
 }
 

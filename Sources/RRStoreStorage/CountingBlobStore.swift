@@ -12,7 +12,7 @@ public final class CountingBlobStore: BlobStore {
         public var bytesPut = 0
     }
 
-    private let inner: any BlobStore
+    public let inner: any BlobStore
     private let tally = Mutex(Counts())
     public var counts: Counts { tally.withLock { $0 } }
 

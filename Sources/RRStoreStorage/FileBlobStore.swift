@@ -229,6 +229,30 @@ public final class FileBlobStore: BlobStore {
         }
     }
 
+    /// Removes the temporary files in `.incoming` last written before `cutoff`
+    /// (milliseconds since 1970): writes a killed process left behind. Answers how many
+    /// there were and their bytes (counted, not removed, when `dryRun`).
+    public func removeAbandonedTemporaries(writtenBefore cutoff: Int64, dryRun: Bool) async throws -> (count: Int, bytes: Int) {
+        let incoming = self.incoming
+        let live = staged.withLock { Set($0.values.map(\.temporary)) }
+        return try await BlockingIO.run {
+            guard let handle = opendir(incoming) else { return (0, 0) }
+            defer { closedir(handle) }
+            var found = (count: 0, bytes: 0)
+            while let entry = readdir(handle) {
+                let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self) }
+                let path = "\(incoming)/\(name)"
+                var info = stat()
+                guard name != ".", name != "..", !live.contains(path), lstat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG,
+                      Int64(info.st_mtim.tv_sec) * 1000 < cutoff else { continue }
+                if !dryRun { FileSystem.remove(path) }
+                found.count += 1
+                found.bytes += Int(info.st_size)
+            }
+            return found
+        }
+    }
+
     public func list(prefix: String, after: String?, limit: Int) async throws -> BlobPage {
         let root = self.root
         return try await BlockingIO.run {
@@ -251,7 +275,8 @@ public final class FileBlobStore: BlobStore {
                 let key = try BlobKey(String(decoding: keyBytes, as: UTF8.self))
                 var info = stat()
                 guard stat(self.currentPath(key), &info) == 0 else { continue }  // deleted meanwhile
-                blobs.append(BlobInfo(key: key, size: Int(info.st_size)))
+                blobs.append(BlobInfo(key: key, size: Int(info.st_size),
+                                      lastModified: Int64(info.st_mtim.tv_sec) * 1000 + Int64(info.st_mtim.tv_nsec) / 1_000_000))
             }
             let next = sorted.count > page.count ? page.last.map { String(decoding: $0, as: UTF8.self) } : nil
             return BlobPage(blobs: blobs, next: next)

@@ -8,7 +8,7 @@ struct RRStoreCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rrstore",
         abstract: "Store rrweb session recordings with their large values deduplicated.",
-        subcommands: [ServeCommand.self, BackfillCommand.self, BenchCommand.self, RewriteCommand.self, RehydrateCommand.self, CheckStorageCommand.self, StageCommand.self, MigrateCommand.self, RepackCommand.self, SmokeCommand.self, SettingsCommand.self]
+        subcommands: [ServeCommand.self, BackfillCommand.self, BenchCommand.self, RewriteCommand.self, RehydrateCommand.self, CheckStorageCommand.self, StageCommand.self, MigrateCommand.self, RepackCommand.self, GCCommand.self, SmokeCommand.self, SettingsCommand.self]
     )
 }
 

@@ -36,6 +36,10 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: S.table.help("pack-min-bytes")) var packMinBytes: String?
     @Option(help: S.table.help("pack-age")) var packAge: String?
     @Option(help: S.table.help("pack-interval")) var packInterval: String?
+    @Option(help: S.table.help("retention-days")) var retentionDays: String?
+    @Option(name: .customLong("tenant-retention"), help: S.table.help("tenant-retention")) var tenantRetention: [String] = []
+    @Option(help: S.table.help("gc-interval")) var gcInterval: String?
+    @Option(help: S.table.help("gc-grace")) var gcGrace: String?
     @Option(help: S.table.help("max-body")) var maxBody: String?
     @Option(help: S.table.help("max-decoded-body")) var maxDecodedBody: String?
     @Option(help: S.table.help("max-event-size")) var maxEventSize: String?

@@ -490,4 +490,27 @@ final class PendingReadCounter: MetadataStore {
     func indexPack(_ pack: PackRecord, entries: [PackEntry]) async throws -> Int { try await inner.indexPack(pack, entries: entries) }
     func packEntries(pack: String) async throws -> [PackEntry] { try await inner.packEntries(pack: pack) }
     func packs() async throws -> [PackRecord] { try await inner.packs() }
+    func touchAssets(_ digests: [SHA256Digest], at time: Int64, resolution: Int64) async throws -> Set<SHA256Digest> {
+        try await inner.touchAssets(digests, at: time, resolution: resolution)
+    }
+    func referencedDigests(after: SHA256Digest?, limit: Int) async throws -> [SHA256Digest] { try await inner.referencedDigests(after: after, limit: limit) }
+    func indexedAssets(after: SHA256Digest?, limit: Int) async throws -> [IndexedAsset] { try await inner.indexedAssets(after: after, limit: limit) }
+    func assetsTouched(since time: Int64) async throws -> [IndexedAsset] { try await inner.assetsTouched(since: time) }
+    func sweepAssets(_ digests: [SHA256Digest], touchedBefore cutoff: Int64, guardSince: Int64, marked: Set<SHA256Digest>) async throws -> SweepOutcome {
+        try await inner.sweepAssets(digests, touchedBefore: cutoff, guardSince: guardSince, marked: marked)
+    }
+    func packLiveness() async throws -> [PackLiveness] { try await inner.packLiveness() }
+    func movePackEntries(_ entries: [PackEntry], from oldPack: String, to newPack: PackRecord) async throws -> Int {
+        try await inner.movePackEntries(entries, from: oldPack, to: newPack)
+    }
+    func dropPackIfEmpty(_ id: String) async throws -> Bool { try await inner.dropPackIfEmpty(id) }
+    func chunkKeys(after: String?, limit: Int) async throws -> [String] { try await inner.chunkKeys(after: after, limit: limit) }
+    func acquireLease(_ name: String, holder: String, now: Int64, seconds: Int) async throws -> Bool {
+        try await inner.acquireLease(name, holder: holder, now: now, seconds: seconds)
+    }
+    func releaseLease(_ name: String, holder: String) async throws { try await inner.releaseLease(name, holder: holder) }
+    func recordings(createdBefore time: Int64, tenant: String?, except: Set<String>, limit: Int) async throws -> [RecordingRecord] {
+        try await inner.recordings(createdBefore: time, tenant: tenant, except: except, limit: limit)
+    }
+    func usage(tenant: String) async throws -> TenantUsage { try await inner.usage(tenant: tenant) }
 }

@@ -100,7 +100,7 @@ func withServer<T: Sendable>(
     configuration.pack.incompressibleLevel = 3
     configure(&configuration)
     var logger = Logger(label: "rrstore.test")
-    logger.logLevel = .warning
+    logger.logLevel = TestStores.environment["RRSTORE_TEST_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .warning
     let state = ServerState(configuration: configuration, blobs: stores.blobs, metadata: try stores.metadataForInstance(), logger: logger)
     return try await withRunningServer(state: state) { port in
         try await body(RunningServer(url: "http://127.0.0.1:\(port)", state: state))

@@ -105,7 +105,14 @@ struct BlobStoreConformance<Store: BlobStore> {
         #expect(seen == expected)
         #expect(pages == 3)
         let sized = try await store.list(prefix: "\(prefix)list/item-007", after: nil, limit: 10).blobs
-        #expect(sized == [BlobInfo(key: try key("list/item-007"), size: "list/item-007".utf8.count, etag: sized.first?.etag)])
+        #expect(sized == [BlobInfo(key: try key("list/item-007"), size: "list/item-007".utf8.count, etag: sized.first?.etag,
+                                   lastModified: sized.first?.lastModified)])
+        // Listings say when each object was written (the collector's test for an orphan's age).
+        if let written = sized.first?.lastModified {
+            #expect(abs(written - WallClock.millisecondsSince1970()) < 600_000, "written \(written)")
+        } else {
+            #expect(store is InMemoryBlobStore, "a durable store's listing gives each object's time")
+        }
         #expect(try await store.list(prefix: "\(prefix)list/none", after: nil, limit: 10) == BlobPage(blobs: [], next: nil))
     }
 

@@ -11,7 +11,7 @@ import ServiceLifecycle
 /// A store is a `Service`: `run()` keeps what it needs running while it is used (for
 /// PostgreSQL, the connection pool) until graceful shutdown or cancellation, so the
 /// service group that runs the server runs the store too, and stops it last.
-public protocol MetadataStore: Service, PackIndex {
+public protocol MetadataStore: Service, PackIndex, LifecycleIndex {
     /// Brings the schema to the current version (idempotent; safe with several instances):
     /// the expand migrations only, or with `contract` the contract ones too
     /// (`rrstore migrate`; see `StoreFormat`). Throws `StoreFormat.newerFormat` for a store
@@ -329,7 +329,9 @@ enum MetadataSchema {
         // Packs: staged assets, packs, the pack index (expand: older binaries ignore them).
         (5, packTables(dialect)),
         // Format 3 (contract): small assets go to packs. No schema change.
-        (6, [])]
+        (6, []),
+        // Lifecycle (expand): indexes for the collector and retention, the lease table.
+        (7, lifecycleTables)]
     }
 
     /// The embedded store's metadata is mostly the digest-keyed tables. SQLite keeps a

@@ -244,15 +244,15 @@ public final class PostgresMetadataStore: MetadataStore {
 
     // MARK: Recordings
 
-    private typealias RecordingRow = (String, String, Int64, String?, String?, Int, Int)
-    private static let recordingColumns = "tenant, id, created_at, screenshot_digest, screenshot_type, event_count, byte_count"
+    typealias RecordingRow = (String, String, Int64, String?, String?, Int, Int)
+    static let recordingColumns = "tenant, id, created_at, screenshot_digest, screenshot_type, event_count, byte_count"
 
-    private static func recording(_ row: RecordingRow) -> RecordingRecord {
+    static func recording(_ row: RecordingRow) -> RecordingRecord {
         RecordingRecord(tenant: row.0, id: row.1, createdAt: row.2, screenshot: row.3.flatMap { SHA256Digest(parsing: $0) },
                         screenshotType: row.4, eventCount: row.5, byteCount: row.6)
     }
 
-    private func recordings(_ query: PostgresQuery, on connection: PostgresConnection? = nil) async throws -> [RecordingRecord] {
+    func recordings(_ query: PostgresQuery, on connection: PostgresConnection? = nil) async throws -> [RecordingRecord] {
         let rows = if let connection { try await connection.query(query, logger: logger) } else { try await client.query(query, logger: logger) }
         var out: [RecordingRecord] = []
         for try await row in rows.decode(RecordingRow.self) { out.append(PostgresMetadataStore.recording(row)) }

@@ -163,7 +163,8 @@ public final class S3BlobStore: BlobStore {
                 last = relative
                 // The named stages' keys lie below the default stage's prefix: not its blobs.
                 if BlobKey.isStageNamespace(relative) { continue }
-                blobs.append(BlobInfo(key: try BlobKey(relative), size: item.first("Size").flatMap(Int.init) ?? 0, etag: item.first("ETag")))
+                blobs.append(BlobInfo(key: try BlobKey(relative), size: item.first("Size").flatMap(Int.init) ?? 0, etag: item.first("ETag"),
+                                      lastModified: item.first("LastModified").flatMap(CivilTime.millisecondsSince1970(iso8601:))))
             }
             let truncated = xml.first("IsTruncated") == "true"
             return BlobPage(blobs: blobs, next: truncated ? last : nil)

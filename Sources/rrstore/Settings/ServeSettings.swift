@@ -1,4 +1,5 @@
 import Logging
+import ArgumentParser
 import RRStoreServer
 
 /// What `rrstore serve` is configured with besides its stores and auth.
@@ -40,6 +41,26 @@ enum ServeSettings {
                  "a tenant's staged assets become a pack once this many bytes are staged"),
         .seconds("pack-age", \.server.pack.maxAgeSeconds, example: 10, "… or once the oldest staged asset is this old"),
         .seconds("pack-interval", \.server.pack.intervalSeconds, example: 1, "how often the packer looks for tenants due"),
+        .integer("retention-days", \.server.lifecycle.retentionDays, "DAYS", in: 0...100_000, example: 90,
+                 "recordings older than this are deleted in the background (their assets go with the next gc); 0 keeps them forever"),
+        Setting("tenant-retention", variable: "RRSTORE_TENANT_RETENTION", "TENANT=DAYS", example: "acme=30", repeatable: true,
+                "a tenant's own retention in days, instead of `--retention-days` (0: forever); repeat for more tenants",
+                show: { $0.server.lifecycle.tenantRetentionDays.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",") }) { root, values, origin in
+            var policies: [String: Int] = [:]
+            for value in values.flatMap({ $0.split(separator: ",").map(String.init) }) {
+                let parts = value.split(separator: "=", maxSplits: 1).map(String.init)
+                guard parts.count == 2, !parts[0].isEmpty, let days = Int(parts[1]), (0...100_000).contains(days) else {
+                    throw ValidationError("\(origin): '\(value)' is not TENANT=DAYS (days 0 to 100000)")
+                }
+                policies[parts[0]] = days
+            }
+            root.server.lifecycle.tenantRetentionDays = policies
+        },
+        .integer("gc-interval", get: { Int($0.server.lifecycle.gcIntervalSeconds) }, set: { $0.server.lifecycle.gcIntervalSeconds = Double($1) },
+                 "SECONDS", in: 0...(30 * 86_400), example: 3600,
+                 "run the garbage collector in the background this often (one instance at a time, by a lease in the metadata store); 0: only by `rrstore gc`"),
+        .integer("gc-grace", \.server.lifecycle.gc.graceSeconds, "SECONDS", in: 0...(365 * 86_400), example: 3600,
+                 "the background collector keeps unreferenced assets and orphaned objects this long after they were last touched or written"),
         .integer("max-body", \.server.limits.maxBodyBytes, in: bytes, example: 1 << 20, "largest request body as sent (compressed or not)"),
         .integer("max-decoded-body", \.server.limits.maxDecodedBodyBytes, in: bytes, example: 1 << 20, "largest events body once gzip is undone"),
         .integer("max-event-size", \.server.limits.maxEventBytes, in: 1...bytes.upperBound, example: 1 << 20,
