@@ -28,6 +28,9 @@ struct GCCommand: AsyncParsableCommand {
     @Option(help: "Rewrite a pack once its live assets hold less than this share of its bytes (0 to 1; 0: only delete empty packs).")
     var rewriteBelow = GCPolicy().rewriteBelow
 
+    @Option(help: "Milliseconds a server may leave between touches of an asset (added to the grace period); lower it only if every server's is lower.")
+    var touchResolution = Int(defaultTouchResolution)
+
     @Flag(help: "Change nothing: print what would be deleted (counts and bytes, by kind).")
     var dryRun = false
 
@@ -46,9 +49,10 @@ struct GCCommand: AsyncParsableCommand {
             var policy = GCPolicy()
             policy.graceSeconds = gracePeriod
             policy.rewriteBelow = rewriteBelow
-            let chosen = policy, dryRun = self.dryRun
+            policy.touchResolutionMillis = Int64(max(0, touchResolution))
+            let chosen = policy, dryRun = self.dryRun, hooks = Self.stallHooks()
             let report = try await configuration.withMetadataStore { metadata in
-                try await GarbageCollector(blobs: blobs, index: metadata, policy: chosen).run(dryRun: dryRun) { step in
+                try await GarbageCollector(blobs: blobs, index: metadata, policy: chosen, hooks: hooks).run(dryRun: dryRun) { step in
                     FileHandle.standardError.write(Data("gc: \(step)\n".utf8))
                 }
             }
@@ -60,6 +64,23 @@ struct GCCommand: AsyncParsableCommand {
                 print(Self.describe(report))
             }
         }
+    }
+
+    /// For the crash tests: `RRSTORE_GC_STALL=sweep` (after a sweep batch's rows are
+    /// deleted, before its objects) or `pack` (after a rewritten pack is indexed, before
+    /// the old one is deleted) prints `gc: stalled at …` and waits there to be killed.
+    static func stallHooks() -> GCHooks {
+        var hooks = GCHooks()
+        let stall: @Sendable (String) async -> Void = { point in
+            FileHandle.standardError.write(Data("gc: stalled at \(point)\n".utf8))
+            try? await Task.sleep(for: .seconds(600))
+        }
+        switch ProcessInfo.processInfo.environment["RRSTORE_GC_STALL"] {
+        case "sweep": hooks.afterSweepBatchRows = { await stall("sweep") }
+        case "pack": hooks.afterPackRewrite = { await stall("pack") }
+        default: break
+        }
+        return hooks
     }
 
     static func describe(_ report: GCReport) -> String {

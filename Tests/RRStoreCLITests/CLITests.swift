@@ -288,7 +288,7 @@ enum CLI {
         #expect(result.status == 0, "\(result.stderr)")
         let output = String(decoding: result.stdout, as: UTF8.self)
         #expect(output.contains("blob store (s3): put, get, range, list, delete ok"))
-        #expect(output.contains("metadata store (postgres): schema version 6, format \(StoreFormat.current)"))
+        #expect(output.contains("metadata store (postgres): schema version 7, format \(StoreFormat.current)"))
     }
 }
 

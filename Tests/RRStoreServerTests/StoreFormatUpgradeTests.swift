@@ -19,7 +19,10 @@ import RRStoreTestSupport
         let path = directory + "/metadata.sqlite"
         _ = try await SQLiteMetadataStore(path: path)
         try await DatabaseQueue(path: path).write { db in
-            for version in (schemaVersion + 1)...6 { try db.execute(sql: "DELETE FROM grdb_migrations WHERE identifier = 'v\(version)'") }
+            for version in (schemaVersion + 1)...7 { try db.execute(sql: "DELETE FROM grdb_migrations WHERE identifier = 'v\(version)'") }
+            if schemaVersion < 7 {
+                for statement in ["DROP INDEX assets_touched", "DROP INDEX recordings_created", "DROP TABLE leases"] { try db.execute(sql: statement) }
+            }
             if schemaVersion < 5 { for table in ["staged_assets", "packs", "pack_entries"] { try db.execute(sql: "DROP TABLE \(table)") } }
             try db.execute(sql: "UPDATE rrstore_format SET format = \(format)")
         }

@@ -41,6 +41,8 @@ final class SharedStores: Sendable {
     let metadata: any MetadataStore
     let directory: String
     let postgresURL: String?
+    /// The PostgreSQL schema of these stores.
+    let schema: String?
 
     init(_ kind: TestStores) async throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("rrstore-server-\(UUID().uuidString)").path
@@ -50,6 +52,7 @@ final class SharedStores: Sendable {
             blobs = try FileBlobStore(root: directory + "/blobs")
             metadata = try await SQLiteMetadataStore(path: directory + "/metadata.sqlite")
             postgresURL = nil
+            schema = nil
         case .s3Postgres:
             let endpoint = try TestStores.require("RRSTORE_TEST_S3_ENDPOINT")
             let bucket = "rrstore-server-\(UUID().uuidString.lowercased().prefix(16))"
@@ -57,19 +60,21 @@ final class SharedStores: Sendable {
                                                                        credentials: AWSCredentials(accessKeyID: "test", secretAccessKey: "test")))
             try await store.createBucketIfMissing()
             blobs = store
-            // A database of its own: the asset index must match this bucket, and flushers
-            // of other tests' servers must not touch this one's pending events.
-            let base = try TestStores.require("RRSTORE_TEST_POSTGRES_URL")
-            let url = String(base[..<base.lastIndex(of: "/")!]) + "/rrstore_srv_\(UUID().uuidString.lowercased().prefix(8))"
-            try await PostgresMetadataStore.createDatabaseIfMissing(url: url)
+            // A schema of its own in the shared database: the asset index must match this
+            // bucket, and flushers of other tests' servers must not touch this one's pending
+            // events. (A database each made dozens of concurrent CREATE DATABASEs, which
+            // PostgreSQL serializes, pushing servers' first queries past their deadline.)
+            let url = try TestStores.require("RRSTORE_TEST_POSTGRES_URL")
+            let name = "rrstore_srv_\(UUID().uuidString.lowercased().prefix(8))"
             postgresURL = url
-            metadata = try PostgresMetadataStore(url: url)
+            schema = name
+            metadata = try PostgresMetadataStore(url: url, schema: name)
         }
     }
 
     /// The metadata store for one more server instance.
     func metadataForInstance() throws -> any MetadataStore {
-        if let postgresURL { return try PostgresMetadataStore(url: postgresURL) }
+        if let postgresURL { return try PostgresMetadataStore(url: postgresURL, schema: schema) }
         return metadata
     }
 

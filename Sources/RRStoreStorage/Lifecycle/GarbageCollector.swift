@@ -109,6 +109,7 @@ public struct GarbageCollector: Sendable {
                 try await mark.close()
                 continue
             case .deleted(let deleted):
+                await hooks.afterSweepBatchRows()
                 for asset in deleted {
                     report.assets.add(asset.kind, bytes: asset.size)
                     if asset.pack == nil && !asset.staged {
@@ -149,6 +150,8 @@ public struct GCPolicy: Sendable, Equatable {
 public struct GCHooks: Sendable {
     public var afterMark: @Sendable () async -> Void = {}
     public var afterSweep: @Sendable () async -> Void = {}
+    /// After a sweep batch's rows are deleted, before their loose objects are.
+    public var afterSweepBatchRows: @Sendable () async -> Void = {}
     /// After a rewritten pack is written and indexed, before the old one is deleted.
     public var afterPackRewrite: @Sendable () async -> Void = {}
     public init() {}
