@@ -80,7 +80,7 @@ mkdir -p "$services_dir/pg"
 as_postgres "$pg_bin/initdb" -D "$pg_data" -A trust -U postgres --no-sync > "$services_dir/pg/initdb.log" 2>&1 \
   || { cat "$services_dir/pg/initdb.log" >&2; exit 1; }
 as_postgres "$pg_bin/pg_ctl" -D "$pg_data" -l "$services_dir/pg/server.log" -w \
-  -o "-c listen_addresses=127.0.0.1 -p $pg_port -k $services_dir/pg -c fsync=off" start > /dev/null \
+  -o "-c listen_addresses=127.0.0.1 -p $pg_port -k $services_dir/pg -c fsync=off -c max_connections=600" start > /dev/null \
   || { cat "$services_dir/pg/server.log" >&2; exit 1; }
 as_postgres "$pg_bin/createdb" -h 127.0.0.1 -p "$pg_port" -U postgres rrstore_test
 export RRSTORE_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$pg_port/rrstore_test"

@@ -119,9 +119,18 @@ public func withRunningServer<T: Sendable>(state: ServerState, _ body: @Sendable
     let app = buildApplication(state: state) { portSink.yield($0) }
     let group = ServiceGroup(configuration: .init(services: [app], logger: state.logger))
     return try await withThrowingTaskGroup(of: T?.self) { tasks in
-        tasks.addTask { try await group.run(); return nil }
+        tasks.addTask {
+            // A group that ends before the server listens (a service failed or returned)
+            // ends the port stream too, so the caller hears why instead of waiting forever.
+            defer { portSink.finish() }
+            try await group.run()
+            return nil
+        }
         var iterator = ports.makeAsyncIterator()
-        guard let port = await iterator.next() else { throw RRStoreError(.io, "the server did not start") }
+        guard let port = await iterator.next() else {
+            try await tasks.waitForAll()
+            throw RRStoreError(.io, "the server stopped before it listened (its services ended; see the log)")
+        }
         do {
             let result = try await body(port)
             await group.triggerGracefulShutdown()

@@ -31,6 +31,9 @@ struct GCCommand: AsyncParsableCommand {
     @Option(help: "Milliseconds a server may leave between touches of an asset (added to the grace period); lower it only if every server's is lower.")
     var touchResolution = Int(defaultTouchResolution)
 
+    @Option(help: "Seconds the lease of a run lasts between its renewals (a run renews it at every step and sweep batch); a killed run keeps others off this long.")
+    var leaseSeconds = GCPolicy().leaseSeconds
+
     @Flag(help: "Change nothing: print what would be deleted (counts and bytes, by kind).")
     var dryRun = false
 
@@ -40,6 +43,7 @@ struct GCCommand: AsyncParsableCommand {
     func validate() throws {
         guard gracePeriod >= 0 else { throw ValidationError("--grace-period must not be negative") }
         guard (0...1).contains(rewriteBelow) else { throw ValidationError("--rewrite-below takes 0 to 1") }
+        guard (1...86_400).contains(leaseSeconds) else { throw ValidationError("--lease-seconds takes 1 to 86400") }
     }
 
     func run() async throws {
@@ -50,6 +54,7 @@ struct GCCommand: AsyncParsableCommand {
             policy.graceSeconds = gracePeriod
             policy.rewriteBelow = rewriteBelow
             policy.touchResolutionMillis = Int64(max(0, touchResolution))
+            policy.leaseSeconds = leaseSeconds
             let chosen = policy, dryRun = self.dryRun, hooks = Self.stallHooks()
             let report = try await configuration.withMetadataStore { metadata in
                 try await GarbageCollector(blobs: blobs, index: metadata, policy: chosen, hooks: hooks).run(dryRun: dryRun) { step in
@@ -84,7 +89,7 @@ struct GCCommand: AsyncParsableCommand {
     }
 
     static func describe(_ report: GCReport) -> String {
-        if report.skipped { return "gc: skipped: another collector holds the lease (it runs one at a time); nothing was done" }
+        if report.skipped { return "gc: skipped: another collector holds the lease (it runs one at a time; a killed one's lease lapses after its --lease-seconds); nothing was done" }
         let verb = report.dryRun ? "would delete" : "deleted"
         var lines = ["gc\(report.dryRun ? " (dry run)" : ""): \(report.marked) assets live; \(verb) \(report.assets.count) assets (\(report.assets.bytes) bytes raw)"]
         for (kind, count) in report.assets.byKind.sorted(by: { $0.key < $1.key }) {

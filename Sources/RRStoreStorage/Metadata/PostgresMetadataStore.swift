@@ -190,8 +190,15 @@ public final class PostgresMetadataStore: MetadataStore {
     public func migrate(contract: Bool) async throws {
         let schema = self.schema
         try await transaction { connection in
-            // One instance migrates at a time; the others wait, then find nothing to do.
-            try await connection.query("SELECT pg_advisory_xact_lock(7265712010)", logger: logger)
+            // One instance migrates a schema at a time; the others wait, then find nothing to
+            // do. Advisory locks are database-wide, so a stage's schema has a lock of its own
+            // (stages in one database would otherwise queue behind each other's migrations);
+            // the public schema keeps the key earlier versions take, for rolling upgrades.
+            if let schema {
+                try await connection.query("SELECT pg_advisory_xact_lock(hashtextextended(\("rrstore-migrations:" + schema), 7265712010))", logger: logger)
+            } else {
+                try await connection.query("SELECT pg_advisory_xact_lock(7265712010)", logger: logger)
+            }
             if let schema {
                 // A stage's schema (a safe unquoted name: `Stage`); the connection's
                 // search_path already names it.
