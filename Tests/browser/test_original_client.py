@@ -30,6 +30,9 @@ def test_original_client_and_viewer(browser, page_origin, api):
         browser.find_element(By.ID, "add").click()
     browser.execute_script("window.scrollTo(0, 40)")
     wait_for(browser, "window.__putStatus", what="the screenshot's PUT")
+    # The recorder emits a mutation when its observer runs, which a busy machine can put off:
+    # wait until the last item added is among the events sent, then until every post is done.
+    wait_for(browser, "window.__sent.some(e => e.includes('item gamma'))", what="the last mutation's event")
     time.sleep(0.5)
     wait_for(browser, "window.__pending === 0", what="the client's posts")
     assert browser.execute_script("return window.__failed") == []
