@@ -21,6 +21,39 @@ struct RecordingRoutes {
         router.get("/recordings/:id/screenshot") { _, context in try await screenshot(context) }
         router.put("/recordings/:id/screenshot") { request, context in try await putScreenshot(request, context) }
         router.get("/usage") { _, context in try await usage(context) }
+        router.get("/recordings/:id/storage") { _, context in try await storage(context) }
+    }
+
+    /// What one recording's assets are and what they cost: each with its kind, raw size and
+    /// how many of the tenant's recordings name it (the viewer's storage panel). Counted
+    /// from the tenant's rows only, like `/usage`.
+    private func storage(_ context: RRStoreRequestContext) async throws -> Response {
+        let record = try await existing(context)
+        let seconds = state.configuration.limits.storeDeadlineSeconds, metadata = state.metadata, tenant = context.tenant
+        let assets = try await withDeadline(seconds: seconds, { APIError.storeTimeout("reading a recording's assets", seconds: seconds) }) {
+            try await metadata.recordingAssets(tenant: tenant, recording: record.id)
+        }
+        let alone = assets.filter { $0.recordings <= 1 }.reduce(0) { $0 + $1.size }
+        let shared = assets.filter { $0.recordings > 1 }.reduce(0) { $0 + $1.size }
+        var writer = JSONWriter()
+        writer.beginObject()
+        writer.field("id", record.id)
+        writer.field("event_bytes", record.byteCount)
+        writer.field("asset_bytes_in_this_recording_only", alone)
+        writer.field("asset_bytes_shared_with_other_recordings", shared)
+        writer.key("assets")
+        writer.beginArray()
+        for asset in assets {
+            writer.beginObject()
+            writer.field("digest", asset.digest.description)
+            writer.field("kind", asset.kind.stored)
+            writer.field("size", asset.size)
+            writer.field("recordings", asset.recordings)
+            writer.endObject()
+        }
+        writer.endArray()
+        writer.endObject()
+        return writer.response()
     }
 
     /// What the tenant stores, from its own rows only: what other tenants store, and

@@ -257,4 +257,48 @@ import RRStoreTestSupport
             #expect(json["recordings"] as? Int == 0 && json["asset_bytes"] as? Int == 0, "another tenant's usage shows none of a's")
         }
     }
+
+    static func storage(_ server: RunningServer, _ id: String) async throws -> [String: Any] {
+        let answer = try await server.client.send("GET", "/recordings/\(id)/storage")
+        #expect(answer.status == 200, "\(String(decoding: answer.body, as: UTF8.self))")
+        return try #require(try JSONSerialization.jsonObject(with: Data(answer.body)) as? [String: Any])
+    }
+    static func assets(_ json: [String: Any]) -> [[String: Any]] { json["assets"] as? [[String: Any]] ?? [] }
+    static func total(_ json: [String: Any]) -> Int { assets(json).reduce(0) { $0 + ($1["size"] as? Int ?? 0) } }
+
+    /// `GET /recordings/{id}/storage`: the recording's assets, each with how many of the
+    /// tenant's recordings name it; the bytes only it names and the bytes it shares add up
+    /// to its assets' bytes; another tenant's recordings never count, nor show.
+    @Test(arguments: TestStores.available)
+    func aRecordingsStorageListsItsAssetsAndWhatItShares(stores kind: TestStores) async throws {
+        let stores = try await SharedStores(kind)
+        let sessions = try Corpus.sessions()
+        let first = try #require(sessions.first), other = try #require(sessions.last)
+        try await withServer(stores, tenant: "a") { server in
+            for (id, url) in [("one", first), ("two", first), ("three", other)] {
+                _ = try await server.client.createRecording(id: id)
+                _ = try await server.client.appendRawEvents(id, body: Array(try Data(contentsOf: url)), gzipped: true)
+            }
+            let one = try await Self.storage(server, "one")
+            #expect(!Self.assets(one).isEmpty)
+            #expect(Self.assets(one).allSatisfy { ($0["recordings"] as? Int ?? 0) >= 2 }, "two recordings hold the same events")
+            #expect(one["asset_bytes_in_this_recording_only"] as? Int == 0)
+            #expect(one["asset_bytes_shared_with_other_recordings"] as? Int == Self.total(one) && Self.total(one) > 0)
+            let three = try await Self.storage(server, "three")
+            let alone = three["asset_bytes_in_this_recording_only"] as? Int ?? -1
+            let shared = three["asset_bytes_shared_with_other_recordings"] as? Int ?? -1
+            #expect(alone > 0 && alone + shared == Self.total(three), "\(alone) + \(shared) of \(Self.total(three))")
+            let sizes = Self.assets(three).map { $0["size"] as? Int ?? 0 }
+            #expect(sizes == sizes.sorted(by: >), "largest first")
+            #expect(Self.assets(three).allSatisfy { ($0["digest"] as? String)?.hasPrefix("sha256:") == true && $0["kind"] is String })
+        }
+        try await withServer(stores, tenant: "b") { server in
+            #expect(try await server.client.send("GET", "/recordings/two/storage").status == 404, "a's recording is not b's")
+            _ = try await server.client.createRecording(id: "one")
+            _ = try await server.client.appendRawEvents("one", body: Array(try Data(contentsOf: first)), gzipped: true)
+            let one = try await Self.storage(server, "one")
+            #expect(Self.assets(one).allSatisfy { $0["recordings"] as? Int == 1 }, "a's recordings never count for b")
+            #expect(one["asset_bytes_shared_with_other_recordings"] as? Int == 0 && one["asset_bytes_in_this_recording_only"] as? Int == Self.total(one))
+        }
+    }
 }

@@ -513,4 +513,7 @@ final class PendingReadCounter: MetadataStore {
         try await inner.recordings(createdBefore: time, tenant: tenant, except: except, limit: limit)
     }
     func usage(tenant: String) async throws -> TenantUsage { try await inner.usage(tenant: tenant) }
+    func recordingAssets(tenant: String, recording: String) async throws -> [RecordingAsset] {
+        try await inner.recordingAssets(tenant: tenant, recording: recording)
+    }
 }

@@ -54,6 +54,22 @@ public protocol LifecycleIndex: Sendable {
 
     /// What one tenant stores (`GET /usage`), counted from its own rows only.
     func usage(tenant: String) async throws -> TenantUsage
+
+    /// The assets one recording's events name, largest first, each with how many of the
+    /// tenant's recordings name it (`GET /recordings/{id}/storage`); other tenants' never count.
+    func recordingAssets(tenant: String, recording: String) async throws -> [RecordingAsset]
+}
+
+public struct RecordingAsset: Sendable, Equatable {
+    public var digest: SHA256Digest
+    public var kind: AssetRecord.Kind
+    /// Raw bytes (as recorded).
+    public var size: Int
+    /// The tenant's recordings naming it, this one included.
+    public var recordings: Int
+    public init(digest: SHA256Digest, kind: AssetRecord.Kind, size: Int, recordings: Int) {
+        (self.digest, self.kind, self.size, self.recordings) = (digest, kind, size, recordings)
+    }
 }
 
 /// At most this late is a touch by default (milliseconds): servers skip touching a row

@@ -199,4 +199,20 @@ extension PostgresMetadataStore {
             return usage
         }
     }
+
+    public func recordingAssets(tenant: String, recording: String) async throws -> [RecordingAsset] {
+        try await wrap {
+            var found: [RecordingAsset] = []
+            for try await row in try await client.query("""
+                SELECT r.digest, a.kind, a.size::bigint,
+                       (SELECT COUNT(*) FROM recording_assets o WHERE o.tenant = r.tenant AND o.digest = r.digest)::bigint
+                FROM recording_assets r JOIN assets a ON a.digest = r.digest
+                WHERE r.tenant = \(tenant) AND r.recording = \(recording) ORDER BY a.size DESC, r.digest
+                """, logger: logger).decode((String, String, Int, Int).self) {
+                guard let digest = SHA256Digest(parsing: row.0) else { continue }
+                found.append(RecordingAsset(digest: digest, kind: AssetRecord.Kind(stored: row.1), size: row.2, recordings: row.3))
+            }
+            return found
+        }
+    }
 }

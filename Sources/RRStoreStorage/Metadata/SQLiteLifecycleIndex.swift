@@ -178,4 +178,18 @@ extension SQLiteMetadataStore {
             return usage
         }
     }
+
+    public func recordingAssets(tenant: String, recording: String) async throws -> [RecordingAsset] {
+        try await read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT r.digest AS digest, a.kind AS kind, a.size AS size,
+                       (SELECT COUNT(*) FROM recording_assets o WHERE o.tenant = r.tenant AND o.digest = r.digest) AS n
+                FROM recording_assets r JOIN assets a ON a.digest = r.digest
+                WHERE r.tenant = ? AND r.recording = ? ORDER BY a.size DESC, r.digest
+                """, arguments: [tenant, recording]).compactMap { row in
+                guard let digest = SHA256Digest(sqliteValue: row["digest"] as Data) else { return nil }
+                return RecordingAsset(digest: digest, kind: AssetRecord.Kind(stored: row["kind"]), size: row["size"], recordings: row["n"])
+            }
+        }
+    }
 }
