@@ -11,6 +11,10 @@ import RRStoreTestSupport
 @Suite struct CorpusOverHTTPTests {
     @Test(arguments: TestStores.available)
     func everySessionRoundTripsByteExact(stores kind: TestStores) async throws {
+        try await HeavyTests.withTurn { try await roundTrip(stores: kind) }
+    }
+
+    private func roundTrip(stores kind: TestStores) async throws {
         let stores = try await SharedStores(kind)
         let sessions = try Corpus.sessions()
         try await withServer(stores, configure: { $0.flush.idleSeconds = 3600; $0.flush.maxAgeSeconds = 3600; $0.flush.intervalSeconds = 3600 }) { server in

@@ -43,6 +43,10 @@ import RRStoreTestSupport
 
     @Test(arguments: TestStores.available)
     func deletingHalfThenCollectingKeepsWhatAFreshStoreOfTheOtherHalfKeeps(stores kind: TestStores) async throws {
+        try await HeavyTests.withTurn { try await deletingHalfThenCollecting(stores: kind) }
+    }
+
+    private func deletingHalfThenCollecting(stores kind: TestStores) async throws {
         let sessions = try Corpus.sessions()
         let kept = sessions.enumerated().filter { $0.offset % 2 == 0 }.map(\.element)
         let dropped = sessions.enumerated().filter { $0.offset % 2 == 1 }.map(\.element)
