@@ -121,7 +121,7 @@ let package = Package(
             path: "benchmarks/StorageBench"
         ),
         // What the test targets share: the corpus, temporary directories, error bodies.
-        .target(name: "RRStoreTestSupport", dependencies: ["RRStoreCore", "RRStoreHTTP"], path: "Tests/RRStoreTestSupport"),
+        .target(name: "RRStoreTestSupport", dependencies: ["RRStoreCore", "RRStoreIO", "RRStoreHTTP"], path: "Tests/RRStoreTestSupport"),
         .testTarget(
             name: "RRStoreCoreTests",
             dependencies: [

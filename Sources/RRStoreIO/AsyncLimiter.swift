@@ -3,25 +3,25 @@ import Synchronization
 
 /// At most `limit` bodies at a time; the rest wait their turn (FIFO). Bounds the memory of
 /// work whose size is per request (a decoded, rewritten event batch), whatever the number
-/// of connections.
-final class AsyncLimiter: Sendable {
+/// of connections; in tests, how many corpus-heavy tests run at once.
+public final class AsyncLimiter: Sendable {
     private struct State {
         var available: Int
         var waiters = FIFOQueue<CheckedContinuation<Void, Never>>()
     }
     private let state: Mutex<State>
 
-    let limit: Int
+    public let limit: Int
 
-    init(limit: Int) {
+    public init(limit: Int) {
         self.limit = max(1, limit)
         state = Mutex(State(available: max(1, limit)))
     }
 
     /// Callers waiting for a permit now.
-    var waiting: Int { state.withLock { $0.waiters.count } }
+    public var waiting: Int { state.withLock { $0.waiters.count } }
 
-    func withPermit<T>(_ body: () async throws -> T) async throws -> T {
+    public func withPermit<T>(_ body: () async throws -> T) async throws -> T {
         await acquire()
         defer { release() }
         return try await body()

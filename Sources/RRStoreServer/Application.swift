@@ -6,6 +6,7 @@ import HummingbirdCore
 import Logging
 import NIOCore
 import RRStoreCore
+import RRStoreIO
 import RRStoreStorage
 import ServiceLifecycle
 

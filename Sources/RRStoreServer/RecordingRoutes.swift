@@ -33,8 +33,8 @@ struct RecordingRoutes {
         let assets = try await withDeadline(seconds: seconds, { APIError.storeTimeout("reading a recording's assets", seconds: seconds) }) {
             try await metadata.recordingAssets(tenant: tenant, recording: record.id)
         }
-        let alone = assets.filter { $0.recordings <= 1 }.reduce(0) { $0 + $1.size }
-        let shared = assets.filter { $0.recordings > 1 }.reduce(0) { $0 + $1.size }
+        let shared = assets.reduce(0) { $0 + ($1.recordings > 1 ? $1.size : 0) }
+        let alone = assets.reduce(0) { $0 + $1.size } - shared
         var writer = JSONWriter()
         writer.beginObject()
         writer.field("id", record.id)

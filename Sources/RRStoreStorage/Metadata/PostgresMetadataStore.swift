@@ -196,13 +196,11 @@ public final class PostgresMetadataStore: MetadataStore {
             // the public schema keeps the key earlier versions take, for rolling upgrades.
             if let schema {
                 try await connection.query("SELECT pg_advisory_xact_lock(hashtextextended(\("rrstore-migrations:" + schema), 7265712010))", logger: logger)
-            } else {
-                try await connection.query("SELECT pg_advisory_xact_lock(7265712010)", logger: logger)
-            }
-            if let schema {
                 // A stage's schema (a safe unquoted name: `Stage`); the connection's
                 // search_path already names it.
                 try await connection.query(PostgresQuery(unsafeSQL: "CREATE SCHEMA IF NOT EXISTS \(schema)"), logger: logger)
+            } else {
+                try await connection.query("SELECT pg_advisory_xact_lock(7265712010)", logger: logger)
             }
             try await connection.query("CREATE TABLE IF NOT EXISTS rrstore_schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)", logger: logger)
             try await connection.query(PostgresQuery(unsafeSQL: StoreFormat.createTable), logger: logger)
