@@ -60,7 +60,7 @@ struct EventIngest {
         }
         let foreign = batch.kept.subtracting(batch.assets.keys)
         let outcome = try await state.metadata.appendEvents(
-            tenant: tenant, recording: recording, events: batch.events,
+            tenant: tenant, recording: recording, events: batch.events, received: batch.rawBytes,
             assets: Array(batch.assets.keys) + Array(foreign), newAssets: records, idempotencyKey: idempotencyKey,
             requestDigest: requestDigest, at: now)
         state.metrics.assetsReused.increment(by: Int64(batch.assets.count - toStore.count))

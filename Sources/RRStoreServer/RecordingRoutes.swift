@@ -208,10 +208,29 @@ struct RecordingRoutes {
         writer.field("created_at", Timestamp.iso8601(milliseconds: record.createdAt))
         writer.field("event_count", record.eventCount)
         writer.field("byte_count", record.byteCount)
+        if let received = record.receivedBytes { writer.field("received_bytes", received) } else { writer.field("received_bytes", nil as String?) }
         writer.field("screenshot", record.screenshot == nil ? nil : "/recordings/\(record.id)/screenshot")
+        // The events' own times and first page (what the recorder wrote, so checked here:
+        // a time outside years 1970–9999 is shown as unknown).
+        let summary = record.summary
+        if let first = summary.firstTimestamp, (0...latestTimestamp).contains(first) {
+            writer.field("started_at", Timestamp.iso8601(milliseconds: first))
+        } else {
+            writer.field("started_at", nil as String?)
+        }
+        if let first = summary.firstTimestamp, let last = summary.lastTimestamp,
+           case let (duration, overflow) = last.subtractingReportingOverflow(first), !overflow, let duration = Int(exactly: duration) {
+            writer.field("duration_ms", duration)
+        } else {
+            writer.field("duration_ms", nil as String?)
+        }
+        writer.field("first_url", summary.firstURL)
         writer.field("cursor", cursor(record))
         writer.endObject()
     }
+
+    /// 9999-12-31T23:59:59.999Z.
+    static let latestTimestamp: Int64 = 253_402_300_799_999
 
     /// `<created-at ms>-<id>`: digits, then the id (which may hold `-` itself).
     static func cursor(_ record: RecordingRecord) -> String { "\(record.createdAt)-\(record.id)" }

@@ -233,7 +233,7 @@ enum CLI {
         #expect(result.status == 0, "\(result.stderr)")
         let output = String(decoding: result.stdout, as: UTF8.self)
         #expect(output.contains("blob store (file): put, get, range, list, delete ok"))
-        #expect(output.contains("metadata store (sqlite): schema version 7, format \(StoreFormat.current)"))
+        #expect(output.contains("metadata store (sqlite): schema version 8, format \(StoreFormat.current)"))
         #expect(FileManager.default.fileExists(atPath: work.appendingPathComponent("metadata.sqlite").path))
     }
 
@@ -288,7 +288,7 @@ enum CLI {
         #expect(result.status == 0, "\(result.stderr)")
         let output = String(decoding: result.stdout, as: UTF8.self)
         #expect(output.contains("blob store (s3): put, get, range, list, delete ok"))
-        #expect(output.contains("metadata store (postgres): schema version 7, format \(StoreFormat.current)"))
+        #expect(output.contains("metadata store (postgres): schema version 8, format \(StoreFormat.current)"))
     }
 }
 

@@ -470,9 +470,9 @@ final class PendingReadCounter: MetadataStore {
     }
     func forgetIndexedAsset(_ digest: SHA256Digest) async throws { try await inner.forgetIndexedAsset(digest) }
     func references(tenant: String, recording: String) async throws -> Set<SHA256Digest> { try await inner.references(tenant: tenant, recording: recording) }
-    func appendEvents(tenant: String, recording: String, events: [[UInt8]], assets: [SHA256Digest], newAssets: [AssetRecord],
+    func appendEvents(tenant: String, recording: String, events: [[UInt8]], received: Int?, assets: [SHA256Digest], newAssets: [AssetRecord],
                       idempotencyKey: String?, requestDigest: SHA256Digest?, at time: Int64) async throws -> AppendOutcome {
-        try await inner.appendEvents(tenant: tenant, recording: recording, events: events, assets: assets, newAssets: newAssets,
+        try await inner.appendEvents(tenant: tenant, recording: recording, events: events, received: received, assets: assets, newAssets: newAssets,
                                      idempotencyKey: idempotencyKey, requestDigest: requestDigest, at: time)
     }
     func commitChunk(_ chunk: ChunkRecord) async throws { try await inner.commitChunk(chunk) }

@@ -60,7 +60,9 @@ public protocol MetadataStore: Service, PackIndex, LifecycleIndex {
     /// first attempt's numbers. With a `requestDigest` (of the batch's body), a key reused
     /// for a different body throws `.idempotencyConflict` instead. Throws
     /// `.recordingNotFound` if the recording does not exist.
-    func appendEvents(tenant: String, recording: String, events: [[UInt8]], assets: [SHA256Digest], newAssets: [AssetRecord],
+    /// `received`: the batch's bytes as the client sent them (before assets were cut out);
+    /// nil: the events are as received.
+    func appendEvents(tenant: String, recording: String, events: [[UInt8]], received: Int?, assets: [SHA256Digest], newAssets: [AssetRecord],
                       idempotencyKey: String?, requestDigest: SHA256Digest?, at time: Int64) async throws -> AppendOutcome
     /// Pending events of a recording from sequence `from` on, in order.
     func pendingEvents(tenant: String, recording: String, from: Int, limit: Int) async throws -> [PendingEvent]
@@ -84,9 +86,14 @@ public struct RecordingRecord: Sendable, Equatable {
     public var screenshotType: String?
     public var eventCount: Int
     public var byteCount: Int
+    /// The events' times and first page (`EventSummary`); nil before the first event.
+    public var summary: EventSummary
+    /// The events' bytes as clients sent them (`byteCount` is what is kept of them, with
+    /// references in place of assets); nil for events appended before schema 8 counted it.
+    public var receivedBytes: Int?
 
     public init(tenant: String, id: String, createdAt: Int64, screenshot: SHA256Digest? = nil, screenshotType: String? = nil,
-                eventCount: Int = 0, byteCount: Int = 0) {
+                eventCount: Int = 0, byteCount: Int = 0, summary: EventSummary = EventSummary(), receivedBytes: Int? = 0) {
         self.tenant = tenant
         self.id = id
         self.createdAt = createdAt
@@ -94,6 +101,8 @@ public struct RecordingRecord: Sendable, Equatable {
         self.screenshotType = screenshotType
         self.eventCount = eventCount
         self.byteCount = byteCount
+        self.summary = summary
+        self.receivedBytes = receivedBytes
     }
 
     public var cursor: RecordingCursor { RecordingCursor(createdAt: createdAt, id: id) }
@@ -224,19 +233,19 @@ extension MetadataStore {
     }
 
     public func appendEvents(tenant: String, recording: String, events: [[UInt8]], idempotencyKey: String?, at time: Int64) async throws -> AppendOutcome {
-        try await appendEvents(tenant: tenant, recording: recording, events: events, assets: [], newAssets: [], idempotencyKey: idempotencyKey,
-                               requestDigest: nil, at: time)
+        try await appendEvents(tenant: tenant, recording: recording, events: events, received: nil, assets: [], newAssets: [],
+                               idempotencyKey: idempotencyKey, requestDigest: nil, at: time)
     }
 
     public func appendEvents(tenant: String, recording: String, events: [[UInt8]], assets: [SHA256Digest],
                              idempotencyKey: String?, at time: Int64) async throws -> AppendOutcome {
-        try await appendEvents(tenant: tenant, recording: recording, events: events, assets: assets, newAssets: [], idempotencyKey: idempotencyKey,
-                               requestDigest: nil, at: time)
+        try await appendEvents(tenant: tenant, recording: recording, events: events, received: nil, assets: assets, newAssets: [],
+                               idempotencyKey: idempotencyKey, requestDigest: nil, at: time)
     }
 
     public func appendEvents(tenant: String, recording: String, events: [[UInt8]], assets: [SHA256Digest], newAssets: [AssetRecord],
                              idempotencyKey: String?, at time: Int64) async throws -> AppendOutcome {
-        try await appendEvents(tenant: tenant, recording: recording, events: events, assets: assets, newAssets: newAssets,
+        try await appendEvents(tenant: tenant, recording: recording, events: events, received: nil, assets: assets, newAssets: newAssets,
                                idempotencyKey: idempotencyKey, requestDigest: nil, at: time)
     }
 }
@@ -331,7 +340,14 @@ enum MetadataSchema {
         // Format 3 (contract): small assets go to packs. No schema change.
         (6, []),
         // Lifecycle (expand): indexes for the collector and retention, the lease table.
-        (7, lifecycleTables)]
+        (7, lifecycleTables),
+        // The viewer's list (expand): each recording's bytes as received, its first and last
+        // event time and its first page's URL (`EventSummary`), kept as events are appended
+        // (received_bytes stays NULL for a recording that had events before).
+        (8, ["ALTER TABLE recordings ADD COLUMN received_bytes BIGINT",
+             "ALTER TABLE recordings ADD COLUMN started_at BIGINT",
+             "ALTER TABLE recordings ADD COLUMN ended_at BIGINT",
+             "ALTER TABLE recordings ADD COLUMN first_url TEXT"])]
     }
 
     /// The embedded store's metadata is mostly the digest-keyed tables. SQLite keeps a
@@ -352,6 +368,9 @@ enum MetadataSchema {
          "DROP TABLE \(table)",
          "ALTER TABLE \(table)_v2 RENAME TO \(table)"]
     } + ["CREATE INDEX recording_assets_digest ON recording_assets (digest)"]
+
+    /// The expand step that adds the recordings' event summary columns.
+    static let eventSummaryVersion = 8
 
     static var currentVersion: Int { migrations(.sqlite).map(\.version).max() ?? 0 }
 }

@@ -165,22 +165,24 @@ extension PostgresMetadataStore {
         try await wrap {
             if let tenant {
                 return try await recordings("""
-                    SELECT \(unescaped: Self.recordingColumns) FROM recordings WHERE tenant = \(tenant) AND created_at < \(time)
+                    SELECT \(unescaped: self.recordingColumns) FROM recordings WHERE tenant = \(tenant) AND created_at < \(time)
                     ORDER BY created_at LIMIT \(limit)
                     """)
             }
             return try await recordings("""
-                SELECT \(unescaped: Self.recordingColumns) FROM recordings WHERE created_at < \(time) AND NOT (tenant = ANY(\(except.sorted())::text[]))
+                SELECT \(unescaped: self.recordingColumns) FROM recordings WHERE created_at < \(time) AND NOT (tenant = ANY(\(except.sorted())::text[]))
                 ORDER BY created_at LIMIT \(limit)
                 """)
         }
     }
 
     public func usage(tenant: String) async throws -> TenantUsage {
-        try await wrap {
+        // Bytes as received where counted (schema 8); before that, what was kept of them.
+        let received = keepsEventSummary.withLock { $0 } ? "COALESCE(received_bytes, byte_count)" : "byte_count"
+        return try await wrap {
             var usage = TenantUsage()
             for try await row in try await client.query("""
-                SELECT COUNT(*)::bigint, COALESCE(SUM(event_count), 0)::bigint, COALESCE(SUM(byte_count), 0)::bigint FROM recordings WHERE tenant = \(tenant)
+                SELECT COUNT(*)::bigint, COALESCE(SUM(event_count), 0)::bigint, COALESCE(SUM(\(unescaped: received)), 0)::bigint FROM recordings WHERE tenant = \(tenant)
                 """, logger: logger).decode((Int, Int, Int).self) {
                 (usage.recordings, usage.events, usage.rawBytes) = row
             }

@@ -23,6 +23,9 @@ public final class PostgresMetadataStore: MetadataStore {
     private let target: String
     /// How long one operation may wait for PostgreSQL (see `wrap`).
     public let operationTimeout: Duration
+    /// Whether the recordings table has schema 8's summary columns: a store waiting for a
+    /// contract step (`rrstore migrate`) gets no later expand step until then.
+    let keepsEventSummary = Mutex(false)
 
     /// `url`: `postgres://user[:password]@host[:port]/database` (TLS off: for loopback or a
     /// private network; put a TLS-terminating proxy in between otherwise).
@@ -217,6 +220,9 @@ public final class PostgresMetadataStore: MetadataStore {
             let pending = migrations.map(\.version).filter { !applied.contains($0) }.sorted()
             let plan = StoreFormat.plan(pending: pending, storedFormat: stored, isNew: applied.isEmpty, contract: contract)
             let now = WallClock.millisecondsSince1970()
+            self.keepsEventSummary.withLock {
+                $0 = applied.contains(MetadataSchema.eventSummaryVersion) || plan.apply.contains(MetadataSchema.eventSummaryVersion)
+            }
             for migration in migrations where plan.apply.contains(migration.version) {
                 for statement in migration.statements {
                     try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
@@ -249,12 +255,17 @@ public final class PostgresMetadataStore: MetadataStore {
 
     // MARK: Recordings
 
-    typealias RecordingRow = (String, String, Int64, String?, String?, Int, Int)
-    static let recordingColumns = "tenant, id, created_at, screenshot_digest, screenshot_type, event_count, byte_count"
+    typealias RecordingRow = (String, String, Int64, String?, String?, Int, Int, Int64?, Int64?, String?, Int?)
+    /// What `RecordingRow` reads: the summary columns are NULLs in a store without them.
+    var recordingColumns: String {
+        "tenant, id, created_at, screenshot_digest, screenshot_type, event_count, byte_count, "
+            + (keepsEventSummary.withLock { $0 } ? "started_at, ended_at, first_url, received_bytes" : "NULL::bigint, NULL::bigint, NULL::text, NULL::bigint")
+    }
 
     static func recording(_ row: RecordingRow) -> RecordingRecord {
         RecordingRecord(tenant: row.0, id: row.1, createdAt: row.2, screenshot: row.3.flatMap { SHA256Digest(parsing: $0) },
-                        screenshotType: row.4, eventCount: row.5, byteCount: row.6)
+                        screenshotType: row.4, eventCount: row.5, byteCount: row.6,
+                        summary: EventSummary(firstTimestamp: row.7, lastTimestamp: row.8, firstURL: row.9), receivedBytes: row.10)
     }
 
     func recordings(_ query: PostgresQuery, on connection: PostgresConnection? = nil) async throws -> [RecordingRecord] {
@@ -272,14 +283,14 @@ public final class PostgresMetadataStore: MetadataStore {
                 VALUES (\(recording.tenant), \(recording.id), \(recording.createdAt), \(recording.screenshot?.description), \(recording.screenshotType))
                 ON CONFLICT (tenant, id) DO NOTHING RETURNING id
                 """, logger: logger).decode(String.self) { created = true }
-            let stored = try await recordings("SELECT \(unescaped: PostgresMetadataStore.recordingColumns) FROM recordings WHERE tenant = \(recording.tenant) AND id = \(recording.id)", on: connection)
+            let stored = try await recordings("SELECT \(unescaped: self.recordingColumns) FROM recordings WHERE tenant = \(recording.tenant) AND id = \(recording.id)", on: connection)
             return (stored[0], created)
         }
     }
 
     public func recording(tenant: String, id: String) async throws -> RecordingRecord? {
         try await wrap {
-            try await recordings("SELECT \(unescaped: PostgresMetadataStore.recordingColumns) FROM recordings WHERE tenant = \(tenant) AND id = \(id)").first
+            try await recordings("SELECT \(unescaped: self.recordingColumns) FROM recordings WHERE tenant = \(tenant) AND id = \(id)").first
         }
     }
 
@@ -287,13 +298,13 @@ public final class PostgresMetadataStore: MetadataStore {
         try await wrap {
             if let cursor {
                 return try await recordings("""
-                    SELECT \(unescaped: PostgresMetadataStore.recordingColumns) FROM recordings
+                    SELECT \(unescaped: self.recordingColumns) FROM recordings
                     WHERE tenant = \(tenant) AND (created_at, id) < (\(cursor.createdAt), \(cursor.id))
                     ORDER BY created_at DESC, id DESC LIMIT \(limit)
                     """)
             }
             return try await recordings("""
-                SELECT \(unescaped: PostgresMetadataStore.recordingColumns) FROM recordings WHERE tenant = \(tenant)
+                SELECT \(unescaped: self.recordingColumns) FROM recordings WHERE tenant = \(tenant)
                 ORDER BY created_at DESC, id DESC LIMIT \(limit)
                 """)
         }
@@ -312,7 +323,7 @@ public final class PostgresMetadataStore: MetadataStore {
 
     public func deleteRecording(tenant: String, id: String) async throws -> DeletedRecording? {
         try await transaction { connection in
-            guard let existing = try await recordings("SELECT \(unescaped: PostgresMetadataStore.recordingColumns) FROM recordings WHERE tenant = \(tenant) AND id = \(id) FOR UPDATE", on: connection).first else { return nil }
+            guard let existing = try await recordings("SELECT \(unescaped: self.recordingColumns) FROM recordings WHERE tenant = \(tenant) AND id = \(id) FOR UPDATE", on: connection).first else { return nil }
             var keys: [String] = []
             for try await key in try await connection.query("SELECT blob_key FROM chunks WHERE tenant = \(tenant) AND recording = \(id) ORDER BY sequence", logger: logger).decode(String.self) {
                 keys.append(key)
@@ -426,7 +437,7 @@ public final class PostgresMetadataStore: MetadataStore {
 
     // MARK: Ingest
 
-    public func appendEvents(tenant: String, recording: String, events: [[UInt8]], assets: [SHA256Digest], newAssets: [AssetRecord],
+    public func appendEvents(tenant: String, recording: String, events: [[UInt8]], received: Int?, assets: [SHA256Digest], newAssets: [AssetRecord],
                              idempotencyKey: String?, requestDigest: SHA256Digest?, at time: Int64) async throws -> AppendOutcome {
         try await transaction { connection in
             // Lock the recording's row: appends to one recording are serialized across instances.
@@ -444,6 +455,8 @@ public final class PostgresMetadataStore: MetadataStore {
                 }
             }
             var bytes = 0
+            let summary = EventSummary(events: events)
+            let summarize = keepsEventSummary.withLock { $0 }
             // One statement per 1,000 events (arrays through unnest), not a round trip each.
             for start in stride(from: 0, to: events.count, by: 1000) {
                 let slice = events[start..<min(start + 1000, events.count)]
@@ -467,10 +480,20 @@ public final class PostgresMetadataStore: MetadataStore {
                     ON CONFLICT DO NOTHING
                     """, logger: logger)
             }
+            if !summarize {
+                try await connection.query("""
+                    UPDATE recordings SET event_count = event_count + \(events.count), byte_count = byte_count + \(bytes)
+                    WHERE tenant = \(tenant) AND id = \(recording)
+                    """, logger: logger)
+            } else {
             try await connection.query("""
-                UPDATE recordings SET event_count = event_count + \(events.count), byte_count = byte_count + \(bytes)
+                UPDATE recordings SET event_count = event_count + \(events.count), byte_count = byte_count + \(bytes),
+                    received_bytes = CASE WHEN event_count = 0 THEN 0 ELSE received_bytes END + \(received ?? bytes),
+                    started_at = LEAST(started_at, \(summary.firstTimestamp)::bigint), ended_at = GREATEST(ended_at, \(summary.lastTimestamp)::bigint),
+                    first_url = COALESCE(first_url, \(summary.firstURL)::text)
                 WHERE tenant = \(tenant) AND id = \(recording)
                 """, logger: logger)
+            }
             if let idempotencyKey {
                 try await connection.query("""
                     INSERT INTO idempotency_keys (tenant, recording, key, first_sequence, event_count, created_at, body_digest)

@@ -159,10 +159,12 @@ extension SQLiteMetadataStore {
     }
 
     public func usage(tenant: String) async throws -> TenantUsage {
-        try await read { db in
+        // Bytes as received where counted (schema 8); before that, what was kept of them.
+        let received = keepsEventSummary.withLock { $0 } ? "COALESCE(received_bytes, byte_count)" : "byte_count"
+        return try await read { db in
             var usage = TenantUsage()
             if let row = try Row.fetchOne(db, sql: """
-                SELECT COUNT(*) AS n, COALESCE(SUM(event_count), 0) AS events, COALESCE(SUM(byte_count), 0) AS bytes FROM recordings WHERE tenant = ?
+                SELECT COUNT(*) AS n, COALESCE(SUM(event_count), 0) AS events, COALESCE(SUM(\(received)), 0) AS bytes FROM recordings WHERE tenant = ?
                 """, arguments: [tenant]) {
                 (usage.recordings, usage.events, usage.rawBytes) = (row["n"], row["events"], row["bytes"])
             }

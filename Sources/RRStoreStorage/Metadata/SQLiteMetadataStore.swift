@@ -3,12 +3,16 @@ import GRDB
 import RRStoreCore
 import RRStoreIO
 import ServiceLifecycle
+import Synchronization
 
 /// The embedded metadata store: one SQLite database in WAL mode (GRDB), `synchronous=FULL`,
 /// so a committed transaction survives a crash.
 public final class SQLiteMetadataStore: MetadataStore {
     private let pool: DatabasePool
     private let path: String
+    /// Whether the recordings table has schema 8's summary columns: a store waiting for a
+    /// contract step (`rrstore migrate`) gets no later expand step until then.
+    let keepsEventSummary = Mutex(false)
 
     /// Opens (creating if needed) the database at `path` and migrates it.
     public init(path: String) async throws {
@@ -70,6 +74,7 @@ public final class SQLiteMetadataStore: MetadataStore {
                     for statement in migration.statements { try db.execute(sql: statement) }
                 }
             }
+            keepsEventSummary.withLock { $0 = applied.contains(MetadataSchema.eventSummaryVersion) || plan.apply.contains(MetadataSchema.eventSummaryVersion) }
             let frozen = migrator
             if !plan.apply.isEmpty {
                 // The migrator blocks until readers are done: never on the cooperative pool,
@@ -130,7 +135,9 @@ public final class SQLiteMetadataStore: MetadataStore {
     static func recording(_ row: Row) -> RecordingRecord {
         RecordingRecord(tenant: row["tenant"], id: row["id"], createdAt: row["created_at"],
                         screenshot: (row["screenshot_digest"] as String?).flatMap { SHA256Digest(parsing: $0) },
-                        screenshotType: row["screenshot_type"], eventCount: row["event_count"], byteCount: row["byte_count"])
+                        screenshotType: row["screenshot_type"], eventCount: row["event_count"], byteCount: row["byte_count"],
+                        summary: EventSummary(firstTimestamp: row["started_at"], lastTimestamp: row["ended_at"], firstURL: row["first_url"]),
+                        receivedBytes: row["received_bytes"])
     }
 
     public func createRecording(_ recording: RecordingRecord) async throws -> (record: RecordingRecord, created: Bool) {
@@ -278,9 +285,31 @@ public final class SQLiteMetadataStore: MetadataStore {
 
     // MARK: Ingest
 
-    public func appendEvents(tenant: String, recording: String, events: [[UInt8]], assets: [SHA256Digest], newAssets: [AssetRecord],
+    /// Adds an append's events to its recording's counts and, from schema 8 on, to its summary.
+    private static func count(_ events: [[UInt8]], bytes: Int, received: Int, summarize: Bool, tenant: String, recording: String, _ db: Database) throws {
+        guard summarize else {
+            try db.execute(sql: "UPDATE recordings SET event_count = event_count + ?, byte_count = byte_count + ? WHERE tenant = ? AND id = ?",
+                           arguments: [events.count, bytes, tenant, recording])
+            return
+        }
+        let summary = EventSummary(events: events)
+        // SQLite's two-argument MIN/MAX give NULL if either side is NULL: COALESCE keeps
+        // whichever side is set. Bytes received are counted from a recording's first event
+        // (NULL, unknown, for one that had events before the column).
+        try db.execute(sql: """
+            UPDATE recordings SET event_count = event_count + ?, byte_count = byte_count + ?,
+                received_bytes = CASE WHEN event_count = 0 THEN 0 ELSE received_bytes END + ?,
+                started_at = COALESCE(MIN(started_at, ?), started_at, ?), ended_at = COALESCE(MAX(ended_at, ?), ended_at, ?),
+                first_url = COALESCE(first_url, ?)
+            WHERE tenant = ? AND id = ?
+            """, arguments: [events.count, bytes, received, summary.firstTimestamp, summary.firstTimestamp, summary.lastTimestamp, summary.lastTimestamp,
+                             summary.firstURL, tenant, recording])
+    }
+
+    public func appendEvents(tenant: String, recording: String, events: [[UInt8]], received: Int?, assets: [SHA256Digest], newAssets: [AssetRecord],
                              idempotencyKey: String?, requestDigest: SHA256Digest?, at time: Int64) async throws -> AppendOutcome {
-        try await write { db in
+        let summarize = keepsEventSummary.withLock { $0 }
+        return try await write { db in
             if let idempotencyKey, let row = try Row.fetchOne(db, sql: """
                 SELECT first_sequence, event_count, body_digest FROM idempotency_keys WHERE tenant = ? AND recording = ? AND key = ?
                 """, arguments: [tenant, recording, idempotencyKey]) {
@@ -296,8 +325,7 @@ public final class SQLiteMetadataStore: MetadataStore {
                 try db.execute(sql: "INSERT INTO pending_events (tenant, recording, sequence, body, received_at) VALUES (?, ?, ?, ?, ?)",
                                arguments: [tenant, recording, first + offset, Data(event), time])
             }
-            try db.execute(sql: "UPDATE recordings SET event_count = event_count + ?, byte_count = byte_count + ? WHERE tenant = ? AND id = ?",
-                           arguments: [events.count, bytes, tenant, recording])
+            try Self.count(events, bytes: bytes, received: received ?? bytes, summarize: summarize, tenant: tenant, recording: recording, db)
             for asset in newAssets { try SQLiteMetadataStore.upsert(asset, db) }
             for digest in Set(assets).map(\.sqliteValue) {
                 try db.execute(sql: """
