@@ -91,6 +91,10 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
+            exclude: ["Viewer/files/LICENSE-rrweb-player"],
+            // The viewer's pages and rrweb-player, compiled into the binary.
+            resources: ["index.html", "player.html", "frame.html", "viewer.js", "frame.js", "viewer.css",
+                        "rrweb-player.js", "rrweb-player.css"].map { .embedInCode("Viewer/files/" + $0) },
             swiftSettings: optimizedInDebug
         ),
         // What recorder programs and batch jobs use to talk to the service (libcurl): the

@@ -34,6 +34,7 @@ public struct ServerState: Sendable {
     let connections: ConnectionCount
     let storeProbe = StoreProbe()
     let authenticator: Authenticator
+    let viewerPorts = ViewerPorts()
     let logger: Logger
 
     public init(configuration: ServerConfiguration, blobs: any BlobStore, metadata: any MetadataStore,
@@ -89,11 +90,13 @@ public func buildApplication(
     EventRoutes(state: state).register(on: router)
     AssetRoutes(state: state).register(on: router)
     ServiceRoutes(state: state).register(on: router)
+    ViewerRoutes(state: state).register(on: router)
 
     // Shut down in reverse: the packer's and the flusher's final passes first, the
     // metadata store last.
-    let services: [any Service] = [state.metadata, Flusher(state: state), PackingService(state: state),
+    var services: [any Service] = [state.metadata, Flusher(state: state), PackingService(state: state),
                                    RetentionService(state: state), GarbageCollectionService(state: state)]
+    if state.configuration.viewer.enabled { services.append(ViewerFrameServer.build(state: state)) }
 
     let limits = state.configuration.limits
     let http1 = HTTP1Channel.Configuration(idleTimeout: .milliseconds(Int64(limits.idleTimeoutSeconds * 1000)))
@@ -102,7 +105,11 @@ public func buildApplication(
         server: .cappedHTTP1(http1, connections: state.connections),
         configuration: .init(address: .hostname(state.configuration.host, port: state.configuration.port), serverName: "rrstore"),
         services: services,
-        onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
+        onServerRunning: { channel in
+            let port = channel.localAddress?.port ?? 0
+            state.viewerPorts.setAPI(port)
+            await onServerRunning(port)
+        },
         logger: state.logger
     )
     app.beforeServerStarts {

@@ -214,6 +214,10 @@ struct AssetRoutes {
         // Assets are whatever tenants uploaded or recorded pages held: inert on this origin.
         headers[.xContentTypeOptions] = "nosniff"
         headers[.contentSecurityPolicy] = Self.assetPolicy
+        // Any page may read an asset it can already fetch (no credentials travel with
+        // `*`): a replay on another origin loads images with `crossorigin` and fonts only
+        // through CORS. With --cors-origin, the CORS middleware's answer replaces this one.
+        headers[.accessControlAllowOrigin] = "*"
         if served.attachment { headers[.contentDisposition] = "attachment" }
         // Either representation (as is, or gzip) matches: both are the same bytes.
         if let match = request.headers[.ifNoneMatch], match == "*" || match.contains(digest.description) {

@@ -23,6 +23,8 @@ public struct ServerConfiguration: Sendable {
     /// Whether `assets=url` links take their scheme and host from `X-Forwarded-Proto` /
     /// `X-Forwarded-Host` (only behind a proxy that sets them) rather than from `Host`.
     public var trustForwardedHeaders = false
+    /// The viewer (`/viewer/`) and its replay frame's listener.
+    public var viewer = ViewerConfiguration()
     /// Where large uploads wait while they are hashed (removed after each request).
     public var spoolDirectory = "/tmp"
     /// The form of reads when a request does not choose one (`?format=`): rrstore's own,
@@ -112,4 +114,16 @@ public struct LifecyclePolicy: Sendable, Equatable {
 
     /// The retention of `tenant` in days (0: forever).
     public func retention(of tenant: String) -> Int { tenantRetentionDays[tenant] ?? retentionDays }
+}
+
+/// The viewer's pages and the origin its replays run on (`ViewerFrameServer`).
+public struct ViewerConfiguration: Sendable {
+    /// Whether `/viewer/` is served and the replay frame listens.
+    public var enabled = true
+    /// The replay frame's port, on the service's host; 0 picks a free one.
+    public var framePort = 0
+    /// The frame's origin as browsers reach it (`https://replay.example`), behind a proxy;
+    /// empty: the scheme and host a viewer page was asked for, with `framePort`.
+    public var frameURL = ""
+    public init() {}
 }

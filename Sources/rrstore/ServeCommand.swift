@@ -27,6 +27,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: S.table.help("create-on-append")) var createOnAppend: String?
     @Option(help: S.table.help("envelope-order-wait")) var envelopeOrderWait: String?
     @Option(help: S.table.help("trust-proxy")) var trustProxy: String?
+    @Option(help: S.table.help("viewer")) var viewer: String?
+    @Option(help: S.table.help("viewer-frame-port")) var viewerFramePort: String?
+    @Option(help: S.table.help("viewer-frame-url")) var viewerFrameURL: String?
     @Option(help: S.table.help("flush-bytes")) var flushBytes: String?
     @Option(help: S.table.help("flush-age")) var flushAge: String?
     @Option(help: S.table.help("flush-idle")) var flushIdle: String?

@@ -333,8 +333,13 @@ import RRStoreTestSupport
             #expect(plain.status == 200 && plain.header("vary")?.contains("Origin") == true)
             let cors = try await client.send("GET", path, headers: [("Origin", "https://app.example")])
             #expect(cors.header("vary")?.contains("Origin") == true && cors.header("access-control-allow-origin") == "https://app.example")
+            // Another origin may read an asset it can fetch (a replay on the viewer's frame
+            // origin does), without credentials; the API's own answers stay refused to it.
             let other = try await client.send("GET", path, headers: [("Origin", "https://evil.example")])
-            #expect(other.header("vary")?.contains("Origin") == true && other.header("access-control-allow-origin") == nil)
+            #expect(other.header("vary")?.contains("Origin") == true && other.header("access-control-allow-origin") == "*")
+            #expect(other.header("access-control-allow-credentials") == nil)
+            let api = try await client.send("GET", "/recordings/c", headers: [("Origin", "https://evil.example")])
+            #expect(api.status == 200 && api.header("access-control-allow-origin") == nil)
         }
         try await withServer(stores, configure: { $0.corsOrigins = ["*"] }) { server in
             let any = try await server.client.send("GET", "/healthz", headers: [("Origin", "https://anywhere.example")])

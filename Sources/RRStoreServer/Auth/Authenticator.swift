@@ -145,7 +145,8 @@ struct AuthMiddleware: RouterMiddleware {
                 next: (Request, RRStoreRequestContext) async throws -> Response) async throws -> Response {
         var context = context
         let path = request.uri.path
-        if path == "/healthz" || path == "/readyz" || path == "/metrics" || request.method == .options {
+        if path == "/healthz" || path == "/readyz" || path == "/metrics" || request.method == .options
+            || ViewerRoutes.isViewerPath(path) {
             context.tenant = authenticator.localTenant
         } else if authenticator.configuration.mode != .none, let tenant = try authenticator.tenant(forSignedAssetRequest: request) {
             context.tenant = tenant

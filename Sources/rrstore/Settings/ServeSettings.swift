@@ -20,6 +20,17 @@ enum ServeSettings {
                 show: { $0.server.corsOrigins.joined(separator: ",") }) { root, values, _ in root.server.corsOrigins = values },
         .text("public-url", \.server.publicBaseURL, "URL", example: "https://rrstore.example",
               "prefix of asset links in `assets=url` reads (`<URL>/assets/sha256:<hex>`); empty: the scheme and `Host` each request came in on"),
+        .boolean("viewer", \.server.viewer.enabled, example: false,
+                 "serve the viewer (`/viewer/`: the tenant's recordings, a player, what each costs) and listen for its replay frame on a second port"),
+        .integer("viewer-frame-port", \.server.viewer.framePort, "PORT", in: 0...65_535, example: 9091,
+                 "port of the viewer's replay frame (recorded pages are replayed on this origin, apart from the token and the API); 0 picks a free one"),
+        .text("viewer-frame-url", \.server.viewer.frameURL, "URL", example: "https://replay.rrstore.example",
+              "the replay frame's origin as browsers reach it, behind a proxy; empty: the scheme and host of the viewer page with `--viewer-frame-port`",
+              check: { value, origin in
+                  if !value.isEmpty, ViewerOrigins.origin(of: value) == nil {
+                      throw ValidationError("\(origin) must be an origin (http or https, a host and an optional port, no path), not '\(value)'")
+                  }
+              }),
         .boolean("trust-proxy", \.server.trustForwardedHeaders, example: true,
                  "without `--public-url`, asset links take scheme and host from `X-Forwarded-Proto`/`X-Forwarded-Host`: only behind a proxy that sets them"),
         .choice("api-compat", \.server.apiCompat, example: .original,
