@@ -26,9 +26,12 @@ enum FuzzTargets {
         precondition(!served.contains("html") && !served.contains("script"), "a script-capable type is served as is")
     }
 
-    /// The JSON scanner and the reference scanners over it.
+    /// The JSON scanner, the reference scanners over it, and the list row's event summary.
     static func json(_ data: UnsafeRawBufferPointer) {
         _ = try? JSONBytes.validate(data, maxDepth: 512)
+        let summary = EventSummary(events: [Array(data)])
+        precondition((summary.firstTimestamp == nil) == (summary.lastTimestamp == nil), "half a time span")
+        precondition((summary.firstURL?.utf8.count ?? 0) <= EventSummary.maxURLBytes, "an uncut URL")
         _ = try? ReferenceScanner.references(in: data)
         _ = ReferenceScanner.embeddedReferences(inNestedText: data)
         var mentions = ReferenceMentions()

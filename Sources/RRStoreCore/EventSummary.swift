@@ -33,8 +33,20 @@ public struct EventSummary: Sendable, Equatable {
         firstTimestamp = min(firstTimestamp ?? timestamp, timestamp)
         lastTimestamp = max(lastTimestamp ?? timestamp, timestamp)
         if firstURL == nil, visitor.type == 4, let href = visitor.href {
-            firstURL = String(decoding: href.prefix(Self.maxURLBytes), as: UTF8.self)
+            firstURL = Self.cut(href)
         }
+    }
+
+    /// At most `maxURLBytes` of UTF-8, cut between characters (invalid bytes become U+FFFD).
+    static func cut(_ bytes: [UInt8]) -> String {
+        let text = String(decoding: bytes.prefix(Self.maxURLBytes * 4), as: UTF8.self)
+        guard text.utf8.count > Self.maxURLBytes else { return text }
+        var kept = 0
+        let end = text.firstIndex { character in
+            kept += character.utf8.count
+            return kept > Self.maxURLBytes
+        } ?? text.endIndex
+        return String(text[..<end])
     }
 
     /// Reads the top level's `type` and `timestamp`, and `data.href`.

@@ -76,6 +76,12 @@ import RRStoreTestSupport
         let fromVariable = try CLI.run(["serve", "--print-config"], environment: ["RRSTORE_MIN_TREE_SIZE": "1"])
         #expect(fromVariable.status != 0)
         #expect(fromVariable.stderr.contains("RRSTORE_MIN_TREE_SIZE must be a whole number from 2"))
+        // The replay frame's origin goes into the viewer's pages and policies: an origin only.
+        for bad in ["https://replay.example/path", "javascript:alert(1)", "https://a b", "ftp://replay.example"] {
+            let refused = try CLI.run(["serve", "--print-config", "--viewer-frame-url", bad])
+            #expect(refused.status != 0 && refused.stderr.contains("--viewer-frame-url must be an origin"), "\(bad)")
+        }
+        #expect(try CLI.run(["serve", "--print-config", "--viewer-frame-url", "https://replay.example:8443"]).status == 0)
         let empty = try json(try CLI.run(["serve", "--print-config"], environment: ["RRSTORE_PORT": ""]))
         #expect(empty.first { $0["flag"] == "port" }?["origin"] == "default", "an empty variable counts as unset")
     }

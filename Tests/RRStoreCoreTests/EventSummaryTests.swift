@@ -38,5 +38,9 @@ import Testing
         #expect(extremes.firstTimestamp == Int64.min && extremes.lastTimestamp == Int64.max)
         let long = String(repeating: "a", count: 10_000)
         #expect(summary(#"{"type":4,"data":{"href":"\#(long)"},"timestamp":1}"#).firstURL?.utf8.count == EventSummary.maxURLBytes)
+        // Cut between characters, even where invalid bytes grow into U+FFFD.
+        let wide = EventSummary.cut(Array(repeating: 0xFF, count: 5000))
+        #expect(wide.utf8.count <= EventSummary.maxURLBytes && wide.utf8.count > EventSummary.maxURLBytes - 3)
+        #expect(EventSummary.cut(Array(String(repeating: "é", count: 2000).utf8)).utf8.count == EventSummary.maxURLBytes)
     }
 }

@@ -6,7 +6,7 @@ says when one is refused; a recording crafted to run script at rebuild reaches n
 page nor the API."""
 import glob, gzip, io, json, os, re, tempfile, urllib.request
 import pytest
-from conftest import ROOT, Serve, require, wait_for
+from conftest import ROOT, VENDOR, Serve, require, wait_for
 
 CORPUS = os.path.join(os.path.dirname(ROOT), "shared", "corpus")
 SESSIONS = sorted(glob.glob(os.path.join(CORPUS, "*", "session-*.json.gz")))
@@ -50,6 +50,18 @@ def api():
     load(serve)
     yield serve
     serve.stop()
+
+
+def test_the_player_served_is_the_wheels(api):
+    """rrweb-player is committed (Sources/RRStoreServer/Viewer/files) and compiled in: it is
+    the django-rrweb 4.0.5 wheel's file, byte for byte, and the replay origin serves it."""
+    page = call(f"{api.url}/viewer/recordings/any").read().decode()
+    frame = re.search(r'data-src="(http://127\.0\.0\.1:\d+)/viewer/frame\.html"', page).group(1)
+    committed = os.path.join(ROOT, "Sources", "RRStoreServer", "Viewer", "files")
+    for ours, wheels in (("rrweb-player.js", "rrweb-player-0-7-14.js"), ("rrweb-player.css", "rrweb-player-0-7-14-style.css")):
+        expected = open(os.path.join(VENDOR, wheels), "rb").read()
+        assert open(os.path.join(committed, ours), "rb").read() == expected, ours
+        assert call(f"{frame}/viewer/{ours}").read() == expected, ours
 
 
 def viewer_errors(browser, api):

@@ -27,7 +27,7 @@ enum ServeSettings {
         .text("viewer-frame-url", \.server.viewer.frameURL, "URL", example: "https://replay.rrstore.example",
               "the replay frame's origin as browsers reach it, behind a proxy; empty: the scheme and host of the viewer page with `--viewer-frame-port`",
               check: { value, origin in
-                  if !value.isEmpty, ViewerOrigins.origin(of: value) == nil {
+                  if !value.isEmpty, ViewerOrigins.origin(of: value).map({ $0 == value || $0 + "/" == value }) != true {
                       throw ValidationError("\(origin) must be an origin (http or https, a host and an optional port, no path), not '\(value)'")
                   }
               }),
