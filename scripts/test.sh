@@ -31,7 +31,8 @@ swift test --skip-build "$@"
 if [ $# -eq 0 ]; then
   scripts/schemathesis.sh
   python3 -m pytest -q Tests/hostile
-  # The original client and viewer, and URL-mode replays of the corpus, in headless Chromium.
+  # The original client and viewer, URL-mode replays of the corpus, and rrstore's viewer,
+  # in headless Chromium (scripts/browser-tests.sh runs them alone).
   python3 -m pytest -q Tests/browser
   for target in $(ls Fuzz/corpus); do .build/debug/rrstore-fuzz "$target" Fuzz/corpus/"$target"; done
   scripts/fuzz.sh "${FUZZ_SECONDS:-20}"

@@ -111,6 +111,15 @@ def test_the_list_shows_every_recording_with_its_thumbnail_and_storage(browser, 
     assert viewer_errors(browser, api) == []
     if SHOT:
         browser.save_screenshot(os.path.join(SHOT, "viewer-list.png"))
+    # A page at a time, by the API's cursor: More until there is no more.
+    browser.get(f"{api.url}/viewer/?limit=10")
+    wait_for(browser, "window.__viewer.ready && window.__viewer.rows === 10", what="the first page of 10")
+    for shown in (20, len(SESSIONS)):
+        browser.find_element("id", "more").click()
+        wait_for(browser, f"window.__viewer.rows === {shown}", what=f"{shown} rows")
+    assert not browser.find_element("id", "more").is_displayed()
+    paged = browser.execute_script("return [...document.querySelectorAll('#recordings tbody tr')].map(r => r.dataset.id)")
+    assert paged == rows
 
 
 def open_player(browser, api, session, assets="url"):

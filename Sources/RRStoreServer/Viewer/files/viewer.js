@@ -190,7 +190,12 @@ function start() {
   $("forget").hidden = !sessionStorage.getItem(tokenKey);
   $("forget").onclick = () => { sessionStorage.removeItem(tokenKey); location.reload(); };
   const page = document.body.dataset.page;
-  if (page === "list") listPage("/recordings?limit=50").catch(failed);
+  if (page === "list") {
+    // 50 a page unless the address asks for another number (1 to 1000).
+    const asked = parseInt(new URLSearchParams(location.search).get("limit"), 10);
+    const limit = asked >= 1 && asked <= 1000 ? asked : 50;
+    listPage("/recordings?limit=" + limit).catch(failed);
+  }
   else if (page === "player") {
     const id = decodeURIComponent(location.pathname.replace(/^\/viewer\/recordings\//, ""));
     listenToFrame();
