@@ -288,3 +288,37 @@ def test_a_recording_that_runs_script_at_rebuild_stays_in_the_sandbox(browser, a
     assert viewer_errors(browser, api) == []
     # The page still has the token's storage to itself: the frame is another origin.
     assert browser.execute_script("return document.querySelector('#replay').contentDocument") is None
+
+
+def test_rrweb_1x_cannot_replay_in_a_sandbox_without_allow_same_origin(browser, api):
+    """Why the replay frame keeps allow-same-origin and gets an origin of its own instead:
+    rrweb 1.x's Replayer rebuilds into an iframe of its own and reads its contentDocument,
+    which no document nested in a frame sandboxed without allow-same-origin can give (each
+    gets a new opaque origin). If a later rrweb can, this fails: then drop allow-same-origin."""
+    session = recording_id(SESSIONS[0])
+    open_player(browser, api, session)
+    outcome = browser.execute_async_script("""
+        const done = arguments[arguments.length - 1], path = arguments[0];
+        (async () => {
+        const src = document.getElementById("replay").dataset.src;
+        const events = await (await fetch(path)).text();
+        const strict = document.createElement("iframe");
+        strict.setAttribute("sandbox", "allow-scripts");
+        const heard = [];
+        window.addEventListener("message", event => {
+            if (event.source !== strict.contentWindow) return;
+            heard.push(event.data.type);
+            if (event.data.type === "ready") {
+                const list = events.split("\\n").filter(l => l.trim()).map(l => JSON.parse(l));
+                strict.contentWindow.postMessage({type: "events", events: list}, "*");
+            }
+            if (event.data.type === "playing" || event.data.type === "error") done(heard);
+        });
+        setTimeout(() => done(heard), 30000);
+        strict.src = src;
+        document.body.appendChild(strict);
+        })();
+    """, f"/recordings/{session}/events?assets=url")
+    assert "ready" in outcome, outcome
+    assert "error" in outcome and "playing" not in outcome, outcome
+

@@ -54,7 +54,8 @@ enum ViewerFrameServer {
         let http1 = HTTP1Channel.Configuration(idleTimeout: .milliseconds(Int64(limits.idleTimeoutSeconds * 1000)))
         return Application(
             router: router,
-            server: .http1(configuration: http1),
+            // Its connections count against the service's one cap (`--max-connections`).
+            server: .cappedHTTP1(http1, connections: state.connections),
             configuration: .init(address: .hostname(state.configuration.host, port: state.configuration.viewer.framePort),
                                  serverName: "rrstore-replay"),
             onServerRunning: { channel in
