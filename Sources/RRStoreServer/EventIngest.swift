@@ -1,4 +1,5 @@
 import RRStoreCore
+import RRStoreIO
 import RRStoreStorage
 
 /// Turns one POST body into durable events: split into events, rewrite each with the core

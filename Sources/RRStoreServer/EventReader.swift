@@ -1,4 +1,5 @@
 import RRStoreCore
+import RRStoreIO
 import RRStoreStorage
 
 /// Reads a recording's events in order — flushed chunks first, then pending rows — and

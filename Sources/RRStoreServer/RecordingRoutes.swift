@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 import RRStoreCore
+import RRStoreIO
 import RRStoreStorage
 
 /// `/recordings`: create (server id or client id), get, list newest first, delete, and

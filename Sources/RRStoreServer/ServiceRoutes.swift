@@ -1,4 +1,5 @@
 import Hummingbird
+import RRStoreIO
 import NIOCore
 import RRStoreStorage
 import Synchronization

@@ -1,6 +1,6 @@
 import Foundation
 import RRStoreCore
-import RRStoreStorage
+@testable import RRStoreStorage
 import Testing
 
 /// One suite every MetadataStore must pass. `tenant` keeps runs on a shared database apart.
@@ -239,6 +239,37 @@ enum PostgresTestServer {
             async let b: Void = second.migrate()
             _ = try await (a, b)
             try await MetadataStoreConformance(store: store, tenant: "pg-\(UUID().uuidString.prefix(8))").run()
+            group.cancelAll()
+        }
+    }
+
+    /// An operation queued behind a lock ends at the store's deadline: the caller gets its
+    /// error then, not when the lock is released (a cancelled query keeps waiting for it).
+    @Test(.enabled(if: PostgresTestServer.available, "needs PostgreSQL: run scripts/test.sh"))
+    func aQueryBehindALockEndsAtItsDeadline() async throws {
+        guard let url = PostgresTestServer.url else {
+            throw RRStoreError(.invalidConfiguration, "RRSTORE_TEST_POSTGRES_URL is not set: run the tests through scripts/test.sh, which starts PostgreSQL on loopback")
+        }
+        let schema = "rrstore_lock_\(UUID().uuidString.lowercased().prefix(8))"
+        let holder = try PostgresMetadataStore(url: url, schema: schema)
+        let store = try PostgresMetadataStore(url: url, schema: schema, operationTimeout: .seconds(1))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await holder.run() }
+            group.addTask { await store.run() }
+            try await holder.migrate()
+            let (locked, lockedSink) = AsyncStream.makeStream(of: Void.self)
+            group.addTask {
+                try await holder.transaction { connection in
+                    try await connection.query("LOCK TABLE recordings IN ACCESS EXCLUSIVE MODE", logger: holder.logger)
+                    lockedSink.yield()
+                    try await Task.sleep(for: .seconds(8))
+                }
+            }
+            for await _ in locked { break }
+            let start = ContinuousClock.now
+            await #expect(throws: RRStoreError.self) { _ = try await store.recording(tenant: "t", id: "r") }
+            let waited = ContinuousClock.now - start
+            #expect(waited < .seconds(5), "the read waited \(waited) for a lock held 8 s; its deadline is 1 s")
             group.cancelAll()
         }
     }

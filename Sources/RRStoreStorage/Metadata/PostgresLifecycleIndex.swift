@@ -6,7 +6,7 @@ extension PostgresMetadataStore {
     public func touchAssets(_ digests: [SHA256Digest], at time: Int64, resolution: Int64) async throws -> Set<SHA256Digest> {
         guard !digests.isEmpty else { return [] }
         let texts = Array(Set(digests.map(\.description)))
-        return try await transaction { connection in
+        return try await transaction { [self] connection in
             // The update takes the row locks (and the table lock) a sweep waits for; rows
             // touched a moment ago are only read.
             try await connection.query("""
@@ -22,7 +22,7 @@ extension PostgresMetadataStore {
     }
 
     public func referencedDigests(after: SHA256Digest?, limit: Int) async throws -> [SHA256Digest] {
-        try await wrap {
+        try await wrap { [self] in
             var found = Set<SHA256Digest>()
             let from = after?.description ?? ""
             for try await digest in try await client.query("""
@@ -53,7 +53,7 @@ extension PostgresMetadataStore {
     }
 
     public func indexedAssets(after: SHA256Digest?, limit: Int) async throws -> [IndexedAsset] {
-        try await wrap {
+        try await wrap { [self] in
             try await indexedRows("""
                 SELECT \(unescaped: Self.indexedColumns) FROM assets WHERE digest > \(after?.description ?? "") ORDER BY digest LIMIT \(limit)
                 """)
@@ -61,12 +61,12 @@ extension PostgresMetadataStore {
     }
 
     public func assetsTouched(since time: Int64) async throws -> [IndexedAsset] {
-        try await wrap { try await indexedRows("SELECT \(unescaped: Self.indexedColumns) FROM assets WHERE last_touched >= \(time)") }
+        try await wrap { [self] in try await indexedRows("SELECT \(unescaped: Self.indexedColumns) FROM assets WHERE last_touched >= \(time)") }
     }
 
     public func sweepAssets(_ digests: [SHA256Digest], touchedBefore cutoff: Int64, guardSince: Int64,
                             marked: Set<SHA256Digest>) async throws -> SweepOutcome {
-        try await transaction { connection in
+        try await transaction { [self] connection in
             // Waits for every transaction that touched or inserted assets to end, and holds
             // new ones off until this one does: all touches so far are visible below.
             try await connection.query("LOCK TABLE assets IN SHARE ROW EXCLUSIVE MODE", logger: logger)
@@ -97,7 +97,7 @@ extension PostgresMetadataStore {
     }
 
     public func packLiveness() async throws -> [PackLiveness] {
-        try await wrap {
+        try await wrap { [self] in
             var out: [PackLiveness] = []
             for try await row in try await client.query("""
                 SELECT p.id, p.tenant, p.created_at, p.stored_bytes, p.entry_count, COALESCE(e.n, 0)::bigint, COALESCE(e.bytes, 0)::bigint
@@ -112,7 +112,7 @@ extension PostgresMetadataStore {
     }
 
     public func movePackEntries(_ entries: [PackEntry], from oldPack: String, to newPack: PackRecord) async throws -> Int {
-        try await transaction { connection in
+        try await transaction { [self] connection in
             try await connection.query("""
                 INSERT INTO packs (id, tenant, created_at, stored_bytes, entry_count)
                 VALUES (\(newPack.id), \(newPack.tenant), \(newPack.createdAt), \(newPack.storedBytes), \(newPack.entryCount)) ON CONFLICT (id) DO NOTHING
@@ -130,7 +130,7 @@ extension PostgresMetadataStore {
     }
 
     public func dropPackIfEmpty(_ id: String) async throws -> Bool {
-        try await wrap {
+        try await wrap { [self] in
             try await client.query("""
                 DELETE FROM packs WHERE id = \(id) AND NOT EXISTS (SELECT 1 FROM pack_entries WHERE pack = \(id)) RETURNING id
                 """, logger: logger).collect().count > 0
@@ -138,7 +138,7 @@ extension PostgresMetadataStore {
     }
 
     public func chunkKeys(after: String?, limit: Int) async throws -> [String] {
-        try await wrap {
+        try await wrap { [self] in
             var out: [String] = []
             for try await key in try await client.query("""
                 SELECT blob_key FROM chunks WHERE blob_key > \(after ?? "") ORDER BY blob_key LIMIT \(limit)
@@ -148,7 +148,7 @@ extension PostgresMetadataStore {
     }
 
     public func acquireLease(_ name: String, holder: String, now: Int64, seconds: Int) async throws -> Bool {
-        try await wrap {
+        try await wrap { [self] in
             try await client.query("""
                 INSERT INTO leases (name, holder, expires_at) VALUES (\(name), \(holder), \(now + Int64(seconds) * 1000))
                 ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
@@ -158,11 +158,11 @@ extension PostgresMetadataStore {
     }
 
     public func releaseLease(_ name: String, holder: String) async throws {
-        try await wrap { try await client.query("DELETE FROM leases WHERE name = \(name) AND holder = \(holder)", logger: logger) }
+        try await wrap { [self] in try await client.query("DELETE FROM leases WHERE name = \(name) AND holder = \(holder)", logger: logger) }
     }
 
     public func recordings(createdBefore time: Int64, tenant: String?, except: Set<String>, limit: Int) async throws -> [RecordingRecord] {
-        try await wrap {
+        try await wrap { [self] in
             if let tenant {
                 return try await recordings("""
                     SELECT \(unescaped: self.recordingColumns) FROM recordings WHERE tenant = \(tenant) AND created_at < \(time)
@@ -179,7 +179,7 @@ extension PostgresMetadataStore {
     public func usage(tenant: String) async throws -> TenantUsage {
         // Bytes as received where counted (schema 8); before that, what was kept of them.
         let received = keepsEventSummary.withLock { $0 } ? "COALESCE(received_bytes, byte_count)" : "byte_count"
-        return try await wrap {
+        return try await wrap { [self] in
             var usage = TenantUsage()
             for try await row in try await client.query("""
                 SELECT COUNT(*)::bigint, COALESCE(SUM(event_count), 0)::bigint, COALESCE(SUM(\(unescaped: received)), 0)::bigint FROM recordings WHERE tenant = \(tenant)
@@ -203,7 +203,7 @@ extension PostgresMetadataStore {
     }
 
     public func recordingAssets(tenant: String, recording: String) async throws -> [RecordingAsset] {
-        try await wrap {
+        try await wrap { [self] in
             var found: [RecordingAsset] = []
             for try await row in try await client.query("""
                 SELECT r.digest, a.kind, a.size::bigint,

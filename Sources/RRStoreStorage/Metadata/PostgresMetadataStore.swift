@@ -3,6 +3,7 @@ import NIOCore
 import PostgresNIO
 import Synchronization
 import RRStoreCore
+import RRStoreIO
 import ServiceLifecycle
 
 /// The scale-out metadata store on PostgreSQL (postgres-nio, pooled connections). Several
@@ -155,24 +156,18 @@ public final class PostgresMetadataStore: MetadataStore {
     /// unreachable, and the pool keeps trying to connect — fails (503 in the service)
     /// instead of waiting forever.
     @discardableResult
-    func wrap<T: Sendable>(_ body: @Sendable () async throws -> T) async throws -> T {
+    func wrap<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
         await poolStarted.wait()
         let timeout = operationTimeout
         let target = self.target
         do {
-            // The group is awaited before this returns: the closure does not outlive the call.
-            return try await withoutActuallyEscaping(body) { body in try await withThrowingTaskGroup(of: T?.self) { group in
-                group.addTask { try await body() }
-                group.addTask {
-                    try await Task.sleep(for: timeout)
-                    return nil
-                }
-                defer { group.cancelAll() }
-                guard let first = try await group.next(), let result = first else {
-                    throw RRStoreError(.database, "PostgreSQL at \(target) did not answer within \(timeout) (is it running and reachable from here? its connection errors are logged)")
-                }
-                return result
-            } }
+            // At the deadline the caller gets its answer; the operation is cancelled but not
+            // waited for: a query queued behind a lock does not end when its task is
+            // cancelled, and awaiting it would hold the caller as long as the lock.
+            let seconds = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18
+            return try await withDeadline(seconds: seconds, {
+                RRStoreError(.database, "PostgreSQL at \(target) did not answer within \(timeout) (is it running and reachable from here, or is a lock held? its connection errors are logged)")
+            }, body)
         } catch let error as RRStoreError { throw error } catch let error as PostgresTransactionError {
             // Our own errors thrown inside a transaction come back wrapped; unwrap them.
             if let inner = error.closureError as? RRStoreError { throw inner }
@@ -184,15 +179,15 @@ public final class PostgresMetadataStore: MetadataStore {
         }
     }
 
-    func transaction<T: Sendable>(_ body: @Sendable (PostgresConnection) async throws -> T) async throws -> T {
-        try await wrap { try await client.withTransaction(logger: logger) { connection in try await body(connection) } }
+    func transaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        try await wrap { [self] in try await client.withTransaction(logger: logger) { connection in try await body(connection) } }
     }
 
     // MARK: Schema
 
     public func migrate(contract: Bool) async throws {
         let schema = self.schema
-        try await transaction { connection in
+        try await transaction { [self] connection in
             // One instance migrates a schema at a time; the others wait, then find nothing to
             // do. Advisory locks are database-wide, so a stage's schema has a lock of its own
             // (stages in one database would otherwise queue behind each other's migrations);
@@ -246,7 +241,7 @@ public final class PostgresMetadataStore: MetadataStore {
 
     /// The integer a one-value query answers, or `otherwise` when it answers no row.
     private func firstInteger(_ query: PostgresQuery, otherwise: Int) async throws -> Int {
-        try await wrap {
+        try await wrap { [self] in
             var result = otherwise
             for try await value in try await client.query(query, logger: logger).decode(Int.self) { result = value }
             return result
@@ -276,7 +271,7 @@ public final class PostgresMetadataStore: MetadataStore {
     }
 
     public func createRecording(_ recording: RecordingRecord) async throws -> (record: RecordingRecord, created: Bool) {
-        try await transaction { connection in
+        try await transaction { [self] connection in
             var created = false
             for try await _ in try await connection.query("""
                 INSERT INTO recordings (tenant, id, created_at, screenshot_digest, screenshot_type)
@@ -289,13 +284,13 @@ public final class PostgresMetadataStore: MetadataStore {
     }
 
     public func recording(tenant: String, id: String) async throws -> RecordingRecord? {
-        try await wrap {
+        try await wrap { [self] in
             try await recordings("SELECT \(unescaped: self.recordingColumns) FROM recordings WHERE tenant = \(tenant) AND id = \(id)").first
         }
     }
 
     public func listRecordings(tenant: String, limit: Int, after cursor: RecordingCursor?) async throws -> [RecordingRecord] {
-        try await wrap {
+        try await wrap { [self] in
             if let cursor {
                 return try await recordings("""
                     SELECT \(unescaped: self.recordingColumns) FROM recordings
@@ -311,7 +306,7 @@ public final class PostgresMetadataStore: MetadataStore {
     }
 
     public func setScreenshot(tenant: String, id: String, digest: SHA256Digest, mediaType: String) async throws -> Bool {
-        try await wrap {
+        try await wrap { [self] in
             var updated = false
             for try await _ in try await client.query("""
                 UPDATE recordings SET screenshot_digest = \(digest.description), screenshot_type = \(mediaType)
@@ -322,7 +317,7 @@ public final class PostgresMetadataStore: MetadataStore {
     }
 
     public func deleteRecording(tenant: String, id: String) async throws -> DeletedRecording? {
-        try await transaction { connection in
+        try await transaction { [self] connection in
             guard let existing = try await recordings("SELECT \(unescaped: self.recordingColumns) FROM recordings WHERE tenant = \(tenant) AND id = \(id) FOR UPDATE", on: connection).first else { return nil }
             var keys: [String] = []
             for try await key in try await connection.query("SELECT blob_key FROM chunks WHERE tenant = \(tenant) AND recording = \(id) ORDER BY sequence", logger: logger).decode(String.self) {
@@ -339,7 +334,7 @@ public final class PostgresMetadataStore: MetadataStore {
     // MARK: Assets
 
     public func upsertAsset(_ asset: AssetRecord) async throws {
-        try await wrap {
+        try await wrap { [self] in
             try await client.query("""
                 INSERT INTO assets (digest, size, media_type, kind, first_stored, last_touched, expanded_size)
                 VALUES (\(asset.digest.description), \(asset.size), \(asset.mediaType), \(asset.kind.stored), \(asset.firstStored), \(asset.lastTouched), \(asset.expansion))
@@ -366,7 +361,7 @@ public final class PostgresMetadataStore: MetadataStore {
 
     public func registerUploads(_ assets: [AssetRecord], tenant: String) async throws {
         guard !assets.isEmpty else { return }
-        try await transaction { connection in
+        try await transaction { [self] connection in
             try await PostgresMetadataStore.upsert(assets, on: connection, logger: logger)
             try await connection.query("""
                 INSERT INTO asset_links (tenant, digest, linked_at)
@@ -377,7 +372,7 @@ public final class PostgresMetadataStore: MetadataStore {
     }
 
     public func linkedAsset(tenant: String, digest: SHA256Digest) async throws -> AssetRecord? {
-        try await wrap {
+        try await wrap { [self] in
             for try await row in try await client.query("""
                 SELECT a.size, a.media_type, a.kind, a.first_stored, a.last_touched, a.expanded_size FROM assets a
                 JOIN asset_links l ON l.digest = a.digest WHERE l.tenant = \(tenant) AND a.digest = \(digest.description)
@@ -390,7 +385,7 @@ public final class PostgresMetadataStore: MetadataStore {
 
     public func linked(tenant: String, among digests: [SHA256Digest]) async throws -> Set<SHA256Digest> {
         guard !digests.isEmpty else { return [] }
-        return try await wrap {
+        return try await wrap { [self] in
             var found = Set<SHA256Digest>()
             for try await digest in try await client.query("""
                 SELECT digest FROM asset_links WHERE tenant = \(tenant) AND digest = ANY(\(digests.map(\.description))::text[])
@@ -403,7 +398,7 @@ public final class PostgresMetadataStore: MetadataStore {
 
     public func linkedAssets(tenant: String, among digests: [SHA256Digest]) async throws -> [SHA256Digest: AssetRecord] {
         guard !digests.isEmpty else { return [:] }
-        return try await wrap {
+        return try await wrap { [self] in
             var found: [SHA256Digest: AssetRecord] = [:]
             for try await row in try await client.query("""
                 SELECT a.digest, a.size, a.media_type, a.kind, a.first_stored, a.last_touched, a.expanded_size
@@ -419,14 +414,14 @@ public final class PostgresMetadataStore: MetadataStore {
     }
 
     public func forgetIndexedAsset(_ digest: SHA256Digest) async throws {
-        try await transaction { connection in
+        try await transaction { [self] connection in
             try await connection.query("DELETE FROM assets WHERE digest = \(digest.description)", logger: logger)
             try await connection.query("DELETE FROM pack_entries WHERE digest = \(digest.description)", logger: logger)
         }
     }
 
     public func references(tenant: String, recording: String) async throws -> Set<SHA256Digest> {
-        try await wrap {
+        try await wrap { [self] in
             var found = Set<SHA256Digest>()
             for try await digest in try await client.query("SELECT digest FROM recording_assets WHERE tenant = \(tenant) AND recording = \(recording)", logger: logger).decode(String.self) {
                 if let parsed = SHA256Digest(parsing: digest) { found.insert(parsed) }
@@ -439,7 +434,7 @@ public final class PostgresMetadataStore: MetadataStore {
 
     public func appendEvents(tenant: String, recording: String, events: [[UInt8]], received: Int?, assets: [SHA256Digest], newAssets: [AssetRecord],
                              idempotencyKey: String?, requestDigest: SHA256Digest?, at time: Int64) async throws -> AppendOutcome {
-        try await transaction { connection in
+        try await transaction { [self] connection in
             // Lock the recording's row: appends to one recording are serialized across instances.
             var first: Int?
             for try await count in try await connection.query("SELECT event_count FROM recordings WHERE tenant = \(tenant) AND id = \(recording) FOR UPDATE", logger: logger).decode(Int.self) {
@@ -505,7 +500,7 @@ public final class PostgresMetadataStore: MetadataStore {
     }
 
     public func pendingEvents(tenant: String, recording: String, from: Int, limit: Int) async throws -> [PendingEvent] {
-        try await wrap {
+        try await wrap { [self] in
             var out: [PendingEvent] = []
             for try await row in try await client.query("""
                 SELECT sequence, body FROM pending_events WHERE tenant = \(tenant) AND recording = \(recording) AND sequence >= \(from)
@@ -518,7 +513,7 @@ public final class PostgresMetadataStore: MetadataStore {
     }
 
     public func commitChunk(_ chunk: ChunkRecord) async throws {
-        try await transaction { connection in
+        try await transaction { [self] connection in
             let inserted = try await connection.query("""
                 INSERT INTO chunks (tenant, recording, sequence, blob_key, first_event, event_count, byte_count, stored_bytes)
                 VALUES (\(chunk.tenant), \(chunk.recording), \(chunk.sequence), \(chunk.blobKey), \(chunk.firstEvent), \(chunk.eventCount), \(chunk.byteCount), \(chunk.storedBytes))
@@ -534,7 +529,7 @@ public final class PostgresMetadataStore: MetadataStore {
     }
 
     public func flushCandidates(minBytes: Int, oldestBefore: Int64, newestBefore: Int64, limit: Int) async throws -> [PendingSummary] {
-        try await wrap {
+        try await wrap { [self] in
             var out: [PendingSummary] = []
             for try await row in try await client.query("""
                 SELECT tenant, recording, COUNT(*)::bigint, SUM(octet_length(body))::bigint, MIN(received_at)
@@ -549,7 +544,7 @@ public final class PostgresMetadataStore: MetadataStore {
     }
 
     public func chunks(tenant: String, recording: String) async throws -> [ChunkRecord] {
-        try await wrap {
+        try await wrap { [self] in
             var out: [ChunkRecord] = []
             for try await row in try await client.query("""
                 SELECT sequence, blob_key, first_event, event_count, byte_count, stored_bytes FROM chunks

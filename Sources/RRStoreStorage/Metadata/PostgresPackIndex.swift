@@ -5,7 +5,7 @@ import RRStoreCore
 extension PostgresMetadataStore {
     public func stageAssets(_ assets: [StagedAsset]) async throws -> (count: Int, bytes: Int) {
         guard !assets.isEmpty else { return (0, 0) }
-        return try await transaction { connection in
+        return try await transaction { [self] connection in
             var staged = (count: 0, bytes: 0)
             for asset in assets {
                 try await connection.query("""
@@ -22,7 +22,7 @@ extension PostgresMetadataStore {
     }
 
     public func assetLocation(_ digest: SHA256Digest) async throws -> AssetLocation? {
-        try await wrap {
+        try await wrap { [self] in
             // One statement, one snapshot: a pack indexed meanwhile cannot hide both rows.
             let rows = try await client.query("""
                 SELECT pack, block_offset, block_length, block_encoding, entry_offset, entry_length, NULL::bytea FROM pack_entries WHERE digest = \(digest.description)
@@ -48,7 +48,7 @@ extension PostgresMetadataStore {
     }
 
     public func stagedTenants(minBytes: Int, oldestBefore: Int64, limit: Int) async throws -> [StagedSummary] {
-        try await wrap {
+        try await wrap { [self] in
             var out: [StagedSummary] = []
             for try await row in try await client.query("""
                 SELECT tenant, COUNT(*)::bigint, SUM(size)::bigint, MIN(staged_at) FROM staged_assets GROUP BY tenant
@@ -61,7 +61,7 @@ extension PostgresMetadataStore {
     }
 
     public func stagedAssets(tenant: String, maxBytes: Int) async throws -> [StagedAsset] {
-        try await wrap {
+        try await wrap { [self] in
             var out: [StagedAsset] = []
             // The running total picks the rows that fit without reading the others' bodies.
             for try await row in try await client.query("""
@@ -80,7 +80,7 @@ extension PostgresMetadataStore {
 
     public func dropStaged(packed digests: [SHA256Digest]) async throws {
         guard !digests.isEmpty else { return }
-        try await wrap {
+        try await wrap { [self] in
             try await client.query("""
                 DELETE FROM staged_assets s WHERE s.digest = ANY(\(digests.map(\.description))::text[])
                 AND EXISTS (SELECT 1 FROM pack_entries p WHERE p.digest = s.digest)
@@ -89,7 +89,7 @@ extension PostgresMetadataStore {
     }
 
     public func indexPack(_ pack: PackRecord, entries: [PackEntry]) async throws -> Int {
-        try await transaction { connection in
+        try await transaction { [self] connection in
             try await connection.query("""
                 INSERT INTO packs (id, tenant, created_at, stored_bytes, entry_count)
                 VALUES (\(pack.id), \(pack.tenant), \(pack.createdAt), \(pack.storedBytes), \(pack.entryCount)) ON CONFLICT (id) DO NOTHING
@@ -109,7 +109,7 @@ extension PostgresMetadataStore {
     }
 
     public func packEntries(pack: String) async throws -> [PackEntry] {
-        try await wrap {
+        try await wrap { [self] in
             var out: [PackEntry] = []
             for try await row in try await client.query("""
                 SELECT digest, block_offset, block_length, block_encoding, entry_offset, entry_length FROM pack_entries
@@ -123,7 +123,7 @@ extension PostgresMetadataStore {
     }
 
     public func packs() async throws -> [PackRecord] {
-        try await wrap {
+        try await wrap { [self] in
             var out: [PackRecord] = []
             for try await row in try await client.query("SELECT id, tenant, created_at, stored_bytes, entry_count FROM packs ORDER BY created_at, id",
                                                         logger: logger).decode((String, String, Int64, Int, Int).self) {
