@@ -93,7 +93,7 @@ let package = Package(
             ],
             exclude: ["Viewer/files/LICENSE-rrweb-player"],
             // The viewer's pages and rrweb-player, compiled into the binary.
-            resources: ["index.html", "player.html", "frame.html", "viewer.js", "frame.js", "viewer.css",
+            resources: ["shell.html", "list.html", "player.html", "frame.html", "viewer.js", "frame.js", "viewer.css",
                         "rrweb-player.js", "rrweb-player.css"].map { .embedInCode("Viewer/files/" + $0) },
             swiftSettings: optimizedInDebug
         ),

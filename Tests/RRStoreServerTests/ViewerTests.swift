@@ -42,7 +42,9 @@ import RRStoreTestSupport
             }
             #expect(list.header("x-content-type-options") == "nosniff" && list.header("x-frame-options") == "DENY")
             #expect(list.header("referrer-policy") == "no-referrer")
-            #expect(!String(decoding: list.body, as: UTF8.self).contains("<script>"), "no inline script")
+            let listHTML = String(decoding: list.body, as: UTF8.self)
+            #expect(!listHTML.contains("<script>") && !listHTML.contains("{{"), "no inline script, nothing left unfilled")
+            #expect(listHTML.contains(#"<body data-page="list">"#) && listHTML.contains(#"<table id="recordings""#))
 
             // The player names the frame's origin, and may frame nothing else.
             let player = try await client.send("GET", "/viewer/recordings/anything")
@@ -54,7 +56,8 @@ import RRStoreTestSupport
             #expect(try await client.send("GET", "/viewer/viewer.js").status == 200)
             #expect(try await client.send("GET", "/favicon.ico").status == 302)
             // The frame's files are not served on the API's origin, nor anything else.
-            for path in ["/viewer/frame.html", "/viewer/frame.js", "/viewer/rrweb-player.js", "/viewer/LICENSE-rrweb-player", "/viewer/..%2Fopenapi.yaml"] {
+            for path in ["/viewer/frame.html", "/viewer/frame.js", "/viewer/rrweb-player.js", "/viewer/LICENSE-rrweb-player", "/viewer/..%2Fopenapi.yaml",
+                         "/viewer/shell.html", "/viewer/list", "/viewer/player"] {
                 #expect(try await client.send("GET", path).status == 404, "\(path)")
             }
 
@@ -70,7 +73,7 @@ import RRStoreTestSupport
             }
             #expect(frame.header("x-frame-options") == nil, "the viewer frames it")
             #expect(try await frameClient.send("GET", "/viewer/rrweb-player.js").status == 200)
-            for path in ["/viewer/index.html", "/viewer/player.html", "/viewer/viewer.js", "/recordings", "/assets/sha256:00", "/"] {
+            for path in ["/viewer/list", "/viewer/shell.html", "/viewer/player.html", "/viewer/viewer.js", "/recordings", "/assets/sha256:00", "/"] {
                 #expect(try await frameClient.send("GET", path).status == 404, "\(path) on the frame's origin")
             }
         }

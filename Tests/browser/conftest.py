@@ -3,7 +3,7 @@ another origin, and headless Chromium (Debian's chromium + chromium-driver, via 
 with the real rrweb-record 1.1.3 and rrweb-player 0.7.14 from the django-rrweb 4.0.5 wheel,
 laid out and sha256-checked in .build/browser by scripts/browser-deps.sh. Under CI=true
 nothing here skips: a missing part fails."""
-import functools, http.server, os, re, shutil, subprocess, tempfile, threading, time
+import functools, http.server, json, os, re, shutil, subprocess, tempfile, threading, time
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -111,3 +111,35 @@ def wait_for(driver, script, timeout=60, what="the page"):
         time.sleep(0.1)
     error = driver.execute_script("return window.__error || null")
     raise AssertionError(f"{what}: '{script}' not true after {timeout} s (page error: {error})")
+
+
+def recording_id(path):
+    """A corpus session's recording id: `<site>.session-NNN`."""
+    return os.path.basename(os.path.dirname(path)) + "." + os.path.basename(path).split(".")[0]
+
+
+def network_log(browser):
+    """Every request in Chromium's performance log since the last call: (url, status) for
+    answers, (url, why) for failures (CSP's `csp`, or the error text), and every URL asked for."""
+    made, requested = [], {}
+    for entry in browser.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        params = message.get("params", {})
+        if message["method"] == "Network.requestWillBeSent":
+            requested[params["requestId"]] = params["request"]["url"]
+        elif message["method"] == "Network.responseReceived":
+            made.append((params["response"]["url"], params["response"]["status"]))
+        elif message["method"] == "Network.loadingFailed":
+            why = params.get("blockedReason") or params.get("errorText")
+            if params.get("corsErrorStatus"):
+                why = f"{why} {params['corsErrorStatus']}"
+            made.append((requested.get(params["requestId"], "?"), why))
+    return made, list(requested.values())
+
+
+def differing_share(a, b, level):
+    """The share of pixels whose colour differs between two same-sized pictures by more than `level`."""
+    from PIL import ImageChops
+    assert a.size == b.size
+    difference = ImageChops.difference(a, b).convert("L").point(lambda v: 255 if v > level else 0)
+    return difference.histogram()[255] / (a.size[0] * a.size[1])

@@ -6,15 +6,11 @@ says when one is refused; a recording crafted to run script at rebuild reaches n
 page nor the API."""
 import glob, gzip, io, json, os, re, tempfile, urllib.request
 import pytest
-from conftest import ROOT, VENDOR, Serve, require, wait_for
+from conftest import ROOT, VENDOR, Serve, differing_share, network_log, recording_id, require, wait_for
 
 CORPUS = os.path.join(os.path.dirname(ROOT), "shared", "corpus")
 SESSIONS = sorted(glob.glob(os.path.join(CORPUS, "*", "session-*.json.gz")))
 SHOT = os.environ.get("RRSTORE_VIEWER_SCREENSHOT")  # where to keep the README's picture
-
-
-def recording_id(path):
-    return os.path.basename(os.path.dirname(path)) + "." + os.path.basename(path).split(".")[0]
 
 
 def call(url, method="GET", data=None, headers=None, token=None):
@@ -72,21 +68,6 @@ def viewer_errors(browser, api):
                  or "/viewer/recordings/" in entry["message"].split(" ")[0])]
 
 
-def requests_made(browser):
-    """(url, status or error) of every request in Chromium's performance log since the last call."""
-    made, urls = [], {}
-    for entry in browser.get_log("performance"):
-        message = json.loads(entry["message"])["message"]
-        params = message.get("params", {})
-        if message["method"] == "Network.requestWillBeSent":
-            urls[params["requestId"]] = params["request"]["url"]
-        elif message["method"] == "Network.responseReceived":
-            made.append((params["response"]["url"], params["response"]["status"]))
-        elif message["method"] == "Network.loadingFailed":
-            made.append((urls.get(params["requestId"], "?"), params.get("blockedReason") or params.get("errorText")))
-    return made, list(urls.values())
-
-
 def test_the_list_shows_every_recording_with_its_thumbnail_and_storage(browser, api):
     browser.get_log("browser")
     browser.get(f"{api.url}/")
@@ -136,14 +117,6 @@ def replay_at(browser, offset, what):
     return settled, Image.open(io.BytesIO(frame.screenshot_as_png)).convert("RGB")
 
 
-def differing_share(a, b):
-    """The share of pixels whose colour differs by more than a rounding error."""
-    from PIL import ImageChops
-    assert a.size == b.size
-    difference = ImageChops.difference(a, b).convert("L").point(lambda v: 255 if v > 24 else 0)
-    return difference.histogram()[255] / (a.size[0] * a.size[1])
-
-
 @pytest.mark.parametrize("path", SESSIONS, ids=recording_id)
 def test_each_recording_plays_to_its_end(browser, api, path):
     session = recording_id(path)
@@ -158,7 +131,7 @@ def test_each_recording_plays_to_its_end(browser, api, path):
     assert browser.execute_script("return window.__viewer.frameError || window.__viewer.error || window.__viewer.failed || null") is None
     settled, by_url = replay_at(browser, last_full, f"the last full snapshot of {session}")
     assert settled["broken"] == [], settled
-    made, _ = requests_made(browser)
+    made, _ = network_log(browser)
     assets = [(url, status) for url, status in made if "/assets/" in url]
     assert all(status in (200, 304) for _, status in assets), [a for a in assets if a[1] not in (200, 304)]
     if settled["images"]:
@@ -179,7 +152,7 @@ def test_each_recording_plays_to_its_end(browser, api, path):
     # recorder had inlined.
     open_player(browser, api, session, assets="inline")
     _, inline = replay_at(browser, last_full, f"the inline replay of {session}")
-    share = differing_share(by_url, inline)
+    share = differing_share(by_url, inline, 24)
     if share >= 0.01:
         kept = os.path.join(tempfile.gettempdir(), f"rrstore-viewer-{session}")
         by_url.save(kept + "-url.png")
@@ -217,7 +190,7 @@ def test_auth_asks_for_a_token_refuses_a_wrong_one_and_hides_other_tenants(brows
         browser.execute_script("window.__viewer.goto(window.__viewer.duration, false)")
         settled = wait_for(browser, "window.__viewer.settled", timeout=90, what="acme's replay")
         assert settled["broken"] == []
-        made, _ = requests_made(browser)
+        made, _ = network_log(browser)
         assert all(status in (200, 304) for url, status in made if "/assets/" in url)
         # Another tenant's token: the recording is not found.
         browser.execute_script("sessionStorage.setItem('rrstore-token', 'beta-token-0123456789')")
@@ -277,7 +250,7 @@ def test_a_recording_that_runs_script_at_rebuild_stays_in_the_sandbox(browser, a
         raise AssertionError("an alert ran")
     except NoAlertPresentException:
         pass
-    made, urls = requests_made(browser)
+    made, urls = network_log(browser)
     # The browser tried (an <img> naming the API is a request Chromium logs), but the
     # frame's policy stopped it: the server saw nothing of the recording.
     assert [u for u in urls if "/canary-img" in u], "the test's bait was not tried"

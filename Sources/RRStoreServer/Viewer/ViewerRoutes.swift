@@ -16,8 +16,8 @@ struct ViewerRoutes {
     }
 
     static let files: [String: File] = [
-        "index.html": File(bytes: PackageResources.index_html, type: "text/html; charset=utf-8"),
-        "player.html": File(bytes: PackageResources.player_html, type: "text/html; charset=utf-8"),
+        "list": File(bytes: composePage(title: "recordings", name: "list", main: PackageResources.list_html), type: "text/html; charset=utf-8"),
+        "player": File(bytes: composePage(title: "replay", name: "player", main: PackageResources.player_html), type: "text/html; charset=utf-8"),
         "frame.html": File(bytes: PackageResources.frame_html, type: "text/html; charset=utf-8"),
         "viewer.js": File(bytes: PackageResources.viewer_js, type: "text/javascript; charset=utf-8"),
         "frame.js": File(bytes: PackageResources.frame_js, type: "text/javascript; charset=utf-8"),
@@ -26,10 +26,18 @@ struct ViewerRoutes {
         "rrweb-player.css": File(bytes: PackageResources.rrweb_player_css, type: "text/css; charset=utf-8"),
         "favicon.svg": File(bytes: Array(favicon.utf8), type: "image/svg+xml"),
     ]
+    /// A viewer page: the shell every page shares, with the page's own title, name (what
+    /// viewer.js goes by) and main part.
+    static func composePage(title: String, name: String, main: [UInt8]) -> [UInt8] {
+        let shell = String(decoding: PackageResources.shell_html, as: UTF8.self)
+        return Array(shell.replacing("{{title}}", with: title).replacing("{{page}}", with: name)
+            .replacing("{{main}}", with: String(decoding: main, as: UTF8.self)).utf8)
+    }
+
     /// What the viewer's origin serves (the frame's files are served by the frame's origin only).
     static let pageFiles: Set<String> = ["viewer.js", "viewer.css", "favicon.svg"]
     static let favicon = ##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><circle cx="8" cy="8" r="7" fill="#c33"/></svg>"##
-    /// Where player.html names the replay frame's origin.
+    /// Where the player page names the replay frame's origin.
     static let framePlaceholder = "{{frame-origin}}"
 
     /// Paths the auth middleware lets through without a token (the pages themselves).
@@ -42,7 +50,7 @@ struct ViewerRoutes {
         router.get("/") { _, _ in Self.redirect("/viewer/") }
         router.get("/favicon.ico") { _, _ in Self.redirect("/viewer/favicon.svg") }
         // Hummingbird takes "/viewer/" and "/viewer" for one path.
-        router.get("/viewer/") { _, _ in page("index.html", frame: nil) }
+        router.get("/viewer/") { _, _ in page("list", frame: nil) }
         router.get("/viewer/recordings/:id") { request, _ in
             if state.configuration.viewer.frameURL.isEmpty && state.viewerPorts.frame == nil {
                 throw APIError.busy("the replay frame's listener is starting; try again in a moment")
@@ -50,7 +58,7 @@ struct ViewerRoutes {
             guard let frame = ViewerOrigins.frame(forViewerRequest: request, state: state) else {
                 throw APIError.badRequest("invalid_host", "the player needs a Host header naming this service (a host name or IP address, with an optional port), or --public-url / --viewer-frame-url")
             }
-            return page("player.html", frame: frame)
+            return page("player", frame: frame)
         }
         router.get("/viewer/:file") { _, context in
             let name = context.parameters.get("file") ?? ""
