@@ -209,6 +209,30 @@ def api_requests(api, route):
     return sum(int(count) for labels, count in pattern.findall(text) if f'route="{route}"' in labels)
 
 
+def test_the_viewer_reads_rrstores_forms_under_api_compat_original(browser):
+    """`--api-compat original` makes plain reads answer as the replaced system did; the
+    viewer asks for rrstore's own forms, page after page."""
+    serve = Serve("--api-compat", "original")
+    try:
+        smallest = sorted(SESSIONS, key=os.path.getsize)[:2]
+        for path in smallest:
+            assert call(f"{serve.url}/recordings/{recording_id(path)}/events", "POST", open(path, "rb").read(),
+                        {"Content-Type": "application/json", "Content-Encoding": "gzip"}).status == 202
+        assert b'"Items"' in call(f"{serve.url}/recordings").read(), "plain reads are in the original form"
+        browser.get(f"{serve.url}/viewer/?limit=1")
+        wait_for(browser, "window.__viewer.ready && window.__viewer.rows === 1", what="the first page")
+        browser.find_element("id", "more").click()
+        wait_for(browser, "window.__viewer.rows === 2", what="the second page")
+        assert browser.execute_script("return window.__viewer.failed || window.__viewer.error || null") is None
+        browser.get(f"{serve.url}/viewer/recordings/{recording_id(smallest[0])}")
+        wait_for(browser, "window.__viewer.ready && window.__viewer.storage", timeout=90, what="the player")
+        assert browser.execute_script("return window.__viewer.events") == len(json.load(gzip.open(smallest[0])))
+        settled, _ = replay_at(browser, browser.execute_script("return window.__viewer.duration"), "the replay")
+        assert settled["broken"] == [], settled
+    finally:
+        serve.stop()
+
+
 def hostile_events(api_url):
     """A recording whose snapshot carries script in every form rebuild might run."""
     payload = f"fetch('{api_url}/usage').then(()=>{{}});new Image().src='{api_url}/canary';alert(1);parent.postMessage({{type:'settled',images:0,broken:['escaped']}},'*')"

@@ -58,8 +58,12 @@ function failed(error) {
 }
 
 // The list: newest first, a page at a time by the API's cursor.
+// rrstore's own forms, whatever the service answers by default (`--api-compat original`
+// makes plain reads answer as the replaced system did, for its viewer).
+const ownForm = url => url + (url.includes("?") ? "&" : "?") + "format=rrstore";
+
 async function listPage(url) {
-  const response = await api(url);
+  const response = await api(ownForm(url));
   const recordings = await response.json();
   viewer.listed = (viewer.listed || []).concat(recordings);
   const body = $("recordings").tBodies[0];
@@ -130,7 +134,7 @@ async function player(id) {
   const recording = await (await api("/recordings/" + encodeURIComponent(id))).json();
   // Assets as cacheable URLs; `?assets=inline` on the page replays them inlined instead.
   const mode = new URLSearchParams(location.search).get("assets") === "inline" ? "inline" : "url";
-  const text = await (await api("/recordings/" + encodeURIComponent(id) + "/events?assets=" + mode)).text();
+  const text = await (await api(ownForm("/recordings/" + encodeURIComponent(id) + "/events?assets=" + mode))).text();
   const events = text.split("\n").filter(line => line.trim()).map(line => JSON.parse(line));
   viewer.events = events.length;
   viewer.received = recording.received_bytes;
