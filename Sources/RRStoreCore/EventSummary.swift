@@ -9,6 +9,13 @@ public struct EventSummary: Sendable, Equatable {
     public var lastTimestamp: Int64?
     public var firstURL: String?
 
+    /// The last event's time less the first's; nil without both, or past what an Int holds.
+    public var durationMilliseconds: Int? {
+        guard let firstTimestamp, let lastTimestamp else { return nil }
+        let (duration, overflow) = lastTimestamp.subtractingReportingOverflow(firstTimestamp)
+        return overflow ? nil : Int(exactly: duration)
+    }
+
     /// URLs longer than this are cut: a list row needs no more.
     public static let maxURLBytes = 2048
 

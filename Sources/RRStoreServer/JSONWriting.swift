@@ -38,6 +38,10 @@ struct JSONWriter {
         if let text { string(text) } else { null() }
     }
     mutating func field(_ name: String, _ n: Int) { key(name); number(n) }
+    mutating func field(_ name: String, _ n: Int?) {
+        key(name)
+        if let n { number(n) } else { null() }
+    }
     mutating func field(_ name: String, _ b: Bool) { key(name); bool(b) }
 
     private mutating func value() {

@@ -209,22 +209,13 @@ struct RecordingRoutes {
         writer.field("created_at", Timestamp.iso8601(milliseconds: record.createdAt))
         writer.field("event_count", record.eventCount)
         writer.field("byte_count", record.byteCount)
-        if let received = record.receivedBytes { writer.field("received_bytes", received) } else { writer.field("received_bytes", nil as String?) }
+        writer.field("received_bytes", record.receivedBytes)
         writer.field("screenshot", record.screenshot == nil ? nil : "/recordings/\(record.id)/screenshot")
         // The events' own times and first page (what the recorder wrote, so checked here:
         // a time outside years 1970–9999 is shown as unknown).
         let summary = record.summary
-        if let first = summary.firstTimestamp, (0...latestTimestamp).contains(first) {
-            writer.field("started_at", Timestamp.iso8601(milliseconds: first))
-        } else {
-            writer.field("started_at", nil as String?)
-        }
-        if let first = summary.firstTimestamp, let last = summary.lastTimestamp,
-           case let (duration, overflow) = last.subtractingReportingOverflow(first), !overflow, let duration = Int(exactly: duration) {
-            writer.field("duration_ms", duration)
-        } else {
-            writer.field("duration_ms", nil as String?)
-        }
+        writer.field("started_at", summary.firstTimestamp.flatMap { (0...latestTimestamp).contains($0) ? Timestamp.iso8601(milliseconds: $0) : nil })
+        writer.field("duration_ms", summary.durationMilliseconds)
         writer.field("first_url", summary.firstURL)
         writer.field("cursor", cursor(record))
         writer.endObject()

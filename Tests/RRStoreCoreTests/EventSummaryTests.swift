@@ -36,6 +36,8 @@ import Testing
         #expect(read == EventSummary(firstTimestamp: 3, lastTimestamp: 12, firstURL: nil))
         let extremes = summary(#"{"timestamp":-9223372036854775808}"#, #"{"timestamp":9223372036854775807}"#)
         #expect(extremes.firstTimestamp == Int64.min && extremes.lastTimestamp == Int64.max)
+        #expect(extremes.durationMilliseconds == nil, "the span overflows: no duration, no trap")
+        #expect(EventSummary(firstTimestamp: 1000, lastTimestamp: 4500).durationMilliseconds == 3500)
         let long = String(repeating: "a", count: 10_000)
         #expect(summary(#"{"type":4,"data":{"href":"\#(long)"},"timestamp":1}"#).firstURL?.utf8.count == EventSummary.maxURLBytes)
         // Cut between characters, even where invalid bytes grow into U+FFFD.

@@ -113,10 +113,7 @@ extension PostgresMetadataStore {
 
     public func movePackEntries(_ entries: [PackEntry], from oldPack: String, to newPack: PackRecord) async throws -> Int {
         try await transaction { [self] connection in
-            try await connection.query("""
-                INSERT INTO packs (id, tenant, created_at, stored_bytes, entry_count)
-                VALUES (\(newPack.id), \(newPack.tenant), \(newPack.createdAt), \(newPack.storedBytes), \(newPack.entryCount)) ON CONFLICT (id) DO NOTHING
-                """, logger: logger)
+            try await insertPackRow(newPack, on: connection)
             guard !entries.isEmpty else { return 0 }
             return try await connection.query("""
                 UPDATE pack_entries p SET pack = \(newPack.id), block_offset = t.bo, block_length = t.bl, block_encoding = t.be,
@@ -178,7 +175,7 @@ extension PostgresMetadataStore {
 
     public func usage(tenant: String) async throws -> TenantUsage {
         // Bytes as received where counted (schema 8); before that, what was kept of them.
-        let received = keepsEventSummary.withLock { $0 } ? "COALESCE(received_bytes, byte_count)" : "byte_count"
+        let received = hasSummaryColumns.withLock { $0 } ? "COALESCE(received_bytes, byte_count)" : "byte_count"
         return try await wrap { [self] in
             var usage = TenantUsage()
             for try await row in try await client.query("""

@@ -26,7 +26,7 @@ public final class PostgresMetadataStore: MetadataStore {
     public let operationTimeout: Duration
     /// Whether the recordings table has schema 8's summary columns: a store waiting for a
     /// contract step (`rrstore migrate`) gets no later expand step until then.
-    let keepsEventSummary = Mutex(false)
+    let hasSummaryColumns = Mutex(false)
 
     /// `url`: `postgres://user[:password]@host[:port]/database` (TLS off: for loopback or a
     /// private network; put a TLS-terminating proxy in between otherwise).
@@ -215,7 +215,7 @@ public final class PostgresMetadataStore: MetadataStore {
             let pending = migrations.map(\.version).filter { !applied.contains($0) }.sorted()
             let plan = StoreFormat.plan(pending: pending, storedFormat: stored, isNew: applied.isEmpty, contract: contract)
             let now = WallClock.millisecondsSince1970()
-            self.keepsEventSummary.withLock {
+            self.hasSummaryColumns.withLock {
                 $0 = applied.contains(MetadataSchema.eventSummaryVersion) || plan.apply.contains(MetadataSchema.eventSummaryVersion)
             }
             for migration in migrations where plan.apply.contains(migration.version) {
@@ -254,7 +254,7 @@ public final class PostgresMetadataStore: MetadataStore {
     /// What `RecordingRow` reads: the summary columns are NULLs in a store without them.
     var recordingColumns: String {
         "tenant, id, created_at, screenshot_digest, screenshot_type, event_count, byte_count, "
-            + (keepsEventSummary.withLock { $0 } ? "started_at, ended_at, first_url, received_bytes" : "NULL::bigint, NULL::bigint, NULL::text, NULL::bigint")
+            + (hasSummaryColumns.withLock { $0 } ? "started_at, ended_at, first_url, received_bytes" : "NULL::bigint, NULL::bigint, NULL::text, NULL::bigint")
     }
 
     static func recording(_ row: RecordingRow) -> RecordingRecord {
@@ -434,7 +434,9 @@ public final class PostgresMetadataStore: MetadataStore {
 
     public func appendEvents(tenant: String, recording: String, events: [[UInt8]], received: Int?, assets: [SHA256Digest], newAssets: [AssetRecord],
                              idempotencyKey: String?, requestDigest: SHA256Digest?, at time: Int64) async throws -> AppendOutcome {
-        try await transaction { [self] connection in
+        // Read before the transaction: its connection and row lock are not held for parsing.
+        let summary = hasSummaryColumns.withLock { $0 } ? EventSummary(events: events) : nil
+        return try await transaction { [self] connection in
             // Lock the recording's row: appends to one recording are serialized across instances.
             var first: Int?
             for try await count in try await connection.query("SELECT event_count FROM recordings WHERE tenant = \(tenant) AND id = \(recording) FOR UPDATE", logger: logger).decode(Int.self) {
@@ -450,8 +452,6 @@ public final class PostgresMetadataStore: MetadataStore {
                 }
             }
             var bytes = 0
-            let summary = EventSummary(events: events)
-            let summarize = keepsEventSummary.withLock { $0 }
             // One statement per 1,000 events (arrays through unnest), not a round trip each.
             for start in stride(from: 0, to: events.count, by: 1000) {
                 let slice = events[start..<min(start + 1000, events.count)]
@@ -475,19 +475,21 @@ public final class PostgresMetadataStore: MetadataStore {
                     ON CONFLICT DO NOTHING
                     """, logger: logger)
             }
-            if !summarize {
+            if let summary {
+                // Bytes received are counted from a recording's first event (NULL, unknown,
+                // for one that had events before the column); LEAST/GREATEST skip NULLs.
+                try await connection.query("""
+                    UPDATE recordings SET event_count = event_count + \(events.count), byte_count = byte_count + \(bytes),
+                        received_bytes = CASE WHEN event_count = 0 THEN 0 ELSE received_bytes END + \(received ?? bytes),
+                        started_at = LEAST(started_at, \(summary.firstTimestamp)::bigint), ended_at = GREATEST(ended_at, \(summary.lastTimestamp)::bigint),
+                        first_url = COALESCE(first_url, \(summary.firstURL)::text)
+                    WHERE tenant = \(tenant) AND id = \(recording)
+                    """, logger: logger)
+            } else {
                 try await connection.query("""
                     UPDATE recordings SET event_count = event_count + \(events.count), byte_count = byte_count + \(bytes)
                     WHERE tenant = \(tenant) AND id = \(recording)
                     """, logger: logger)
-            } else {
-            try await connection.query("""
-                UPDATE recordings SET event_count = event_count + \(events.count), byte_count = byte_count + \(bytes),
-                    received_bytes = CASE WHEN event_count = 0 THEN 0 ELSE received_bytes END + \(received ?? bytes),
-                    started_at = LEAST(started_at, \(summary.firstTimestamp)::bigint), ended_at = GREATEST(ended_at, \(summary.lastTimestamp)::bigint),
-                    first_url = COALESCE(first_url, \(summary.firstURL)::text)
-                WHERE tenant = \(tenant) AND id = \(recording)
-                """, logger: logger)
             }
             if let idempotencyKey {
                 try await connection.query("""

@@ -88,12 +88,17 @@ extension PostgresMetadataStore {
         }
     }
 
+    /// A pack's row, unless it is there (an index pass or a rewrite retried).
+    func insertPackRow(_ pack: PackRecord, on connection: PostgresConnection) async throws {
+        try await connection.query("""
+            INSERT INTO packs (id, tenant, created_at, stored_bytes, entry_count)
+            VALUES (\(pack.id), \(pack.tenant), \(pack.createdAt), \(pack.storedBytes), \(pack.entryCount)) ON CONFLICT (id) DO NOTHING
+            """, logger: logger)
+    }
+
     public func indexPack(_ pack: PackRecord, entries: [PackEntry]) async throws -> Int {
         try await transaction { [self] connection in
-            try await connection.query("""
-                INSERT INTO packs (id, tenant, created_at, stored_bytes, entry_count)
-                VALUES (\(pack.id), \(pack.tenant), \(pack.createdAt), \(pack.storedBytes), \(pack.entryCount)) ON CONFLICT (id) DO NOTHING
-                """, logger: logger)
+            try await insertPackRow(pack, on: connection)
             guard !entries.isEmpty else { return 0 }
             let digests = entries.map(\.digest.description)
             let indexed = try await connection.query("""

@@ -96,9 +96,7 @@ extension SQLiteMetadataStore {
 
     public func movePackEntries(_ entries: [PackEntry], from oldPack: String, to newPack: PackRecord) async throws -> Int {
         try await write { db in
-            try db.execute(sql: """
-                INSERT INTO packs (id, tenant, created_at, stored_bytes, entry_count) VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING
-                """, arguments: [newPack.id, newPack.tenant, newPack.createdAt, newPack.storedBytes, newPack.entryCount])
+            try Self.insertPackRow(newPack, db)
             var moved = 0
             for entry in entries {
                 try db.execute(sql: """
@@ -160,7 +158,7 @@ extension SQLiteMetadataStore {
 
     public func usage(tenant: String) async throws -> TenantUsage {
         // Bytes as received where counted (schema 8); before that, what was kept of them.
-        let received = keepsEventSummary.withLock { $0 } ? "COALESCE(received_bytes, byte_count)" : "byte_count"
+        let received = hasSummaryColumns.withLock { $0 } ? "COALESCE(received_bytes, byte_count)" : "byte_count"
         return try await read { db in
             var usage = TenantUsage()
             if let row = try Row.fetchOne(db, sql: """

@@ -12,7 +12,7 @@ public final class SQLiteMetadataStore: MetadataStore {
     private let path: String
     /// Whether the recordings table has schema 8's summary columns: a store waiting for a
     /// contract step (`rrstore migrate`) gets no later expand step until then.
-    let keepsEventSummary = Mutex(false)
+    let hasSummaryColumns = Mutex(false)
 
     /// Opens (creating if needed) the database at `path` and migrates it.
     public init(path: String) async throws {
@@ -74,7 +74,7 @@ public final class SQLiteMetadataStore: MetadataStore {
                     for statement in migration.statements { try db.execute(sql: statement) }
                 }
             }
-            keepsEventSummary.withLock { $0 = applied.contains(MetadataSchema.eventSummaryVersion) || plan.apply.contains(MetadataSchema.eventSummaryVersion) }
+            hasSummaryColumns.withLock { $0 = applied.contains(MetadataSchema.eventSummaryVersion) || plan.apply.contains(MetadataSchema.eventSummaryVersion) }
             let frozen = migrator
             if !plan.apply.isEmpty {
                 // The migrator blocks until readers are done: never on the cooperative pool,
@@ -286,13 +286,13 @@ public final class SQLiteMetadataStore: MetadataStore {
     // MARK: Ingest
 
     /// Adds an append's events to its recording's counts and, from schema 8 on, to its summary.
-    private static func count(_ events: [[UInt8]], bytes: Int, received: Int, summarize: Bool, tenant: String, recording: String, _ db: Database) throws {
-        guard summarize else {
+    private static func count(_ events: [[UInt8]], bytes: Int, received: Int, summary: EventSummary?, tenant: String, recording: String,
+                              _ db: Database) throws {
+        guard let summary else {
             try db.execute(sql: "UPDATE recordings SET event_count = event_count + ?, byte_count = byte_count + ? WHERE tenant = ? AND id = ?",
                            arguments: [events.count, bytes, tenant, recording])
             return
         }
-        let summary = EventSummary(events: events)
         // SQLite's two-argument MIN/MAX give NULL if either side is NULL: COALESCE keeps
         // whichever side is set. Bytes received are counted from a recording's first event
         // (NULL, unknown, for one that had events before the column).
@@ -308,7 +308,8 @@ public final class SQLiteMetadataStore: MetadataStore {
 
     public func appendEvents(tenant: String, recording: String, events: [[UInt8]], received: Int?, assets: [SHA256Digest], newAssets: [AssetRecord],
                              idempotencyKey: String?, requestDigest: SHA256Digest?, at time: Int64) async throws -> AppendOutcome {
-        let summarize = keepsEventSummary.withLock { $0 }
+        // Read before the write transaction: the writer lock is not held for parsing.
+        let summary = hasSummaryColumns.withLock { $0 } ? EventSummary(events: events) : nil
         return try await write { db in
             if let idempotencyKey, let row = try Row.fetchOne(db, sql: """
                 SELECT first_sequence, event_count, body_digest FROM idempotency_keys WHERE tenant = ? AND recording = ? AND key = ?
@@ -325,7 +326,7 @@ public final class SQLiteMetadataStore: MetadataStore {
                 try db.execute(sql: "INSERT INTO pending_events (tenant, recording, sequence, body, received_at) VALUES (?, ?, ?, ?, ?)",
                                arguments: [tenant, recording, first + offset, Data(event), time])
             }
-            try Self.count(events, bytes: bytes, received: received ?? bytes, summarize: summarize, tenant: tenant, recording: recording, db)
+            try Self.count(events, bytes: bytes, received: received ?? bytes, summary: summary, tenant: tenant, recording: recording, db)
             for asset in newAssets { try SQLiteMetadataStore.upsert(asset, db) }
             for digest in Set(assets).map(\.sqliteValue) {
                 try db.execute(sql: """

@@ -79,11 +79,16 @@ extension SQLiteMetadataStore {
         }
     }
 
+    /// A pack's row, unless it is there (an index pass or a rewrite retried).
+    static func insertPackRow(_ pack: PackRecord, _ db: Database) throws {
+        try db.execute(sql: """
+            INSERT INTO packs (id, tenant, created_at, stored_bytes, entry_count) VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING
+            """, arguments: [pack.id, pack.tenant, pack.createdAt, pack.storedBytes, pack.entryCount])
+    }
+
     public func indexPack(_ pack: PackRecord, entries: [PackEntry]) async throws -> Int {
         try await write { db in
-            try db.execute(sql: """
-                INSERT INTO packs (id, tenant, created_at, stored_bytes, entry_count) VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING
-                """, arguments: [pack.id, pack.tenant, pack.createdAt, pack.storedBytes, pack.entryCount])
+            try Self.insertPackRow(pack, db)
             var indexed = 0
             for entry in entries {
                 try db.execute(sql: """
