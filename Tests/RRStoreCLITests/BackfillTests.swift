@@ -1,4 +1,5 @@
 import Foundation
+import RRStoreIO
 import RRStoreClient
 import RRStoreCore
 import RRStoreStorage
@@ -23,8 +24,8 @@ import RRStoreTestSupport
     }
 
     func backfill(_ source: String, server: ServeCrashTests.Server, checkpoint: String, extra: [String] = [],
-                  environment: [String: String] = [:]) throws -> (CLI.Result, Summary?) {
-        let result = try CLI.run(["backfill", source, "--server", "http://127.0.0.1:\(server.port)", "--checkpoint", checkpoint, "--json"] + extra,
+                  environment: [String: String] = [:]) async throws -> (CLI.Result, Summary?) {
+        let result = try await CLI.run(["backfill", source, "--server", "http://127.0.0.1:\(server.port)", "--checkpoint", checkpoint, "--json"] + extra,
                                  environment: environment)
         return (result, try? JSONDecoder().decode(Summary.self, from: result.stdout))
     }
@@ -36,7 +37,7 @@ import RRStoreTestSupport
         defer { server.terminate() }
         let sessions = try Corpus.sessions()
 
-        let (first, summary) = try backfill(Corpus.directory.path, server: server, checkpoint: work + "/one.checkpoint")
+        let (first, summary) = try await backfill(Corpus.directory.path, server: server, checkpoint: work + "/one.checkpoint")
         #expect(first.status == 0, "\(first.stderr)")
         let stats = try #require(summary)
         #expect(stats.sessions == sessions.count)
@@ -49,14 +50,14 @@ import RRStoreTestSupport
         }
 
         // A second run (its own checkpoint) finds every asset present and every batch seen.
-        let (_, again) = try backfill(Corpus.directory.path, server: server, checkpoint: work + "/two.checkpoint")
+        let (_, again) = try await backfill(Corpus.directory.path, server: server, checkpoint: work + "/two.checkpoint")
         #expect(again?.assets_uploaded == 0)
         #expect(again?.sessions == sessions.count)
         let recording = try await server.client.recording("debian-handbook_session-001")
         #expect(recording?.eventCount == (try Corpus.eventsAsNDJSON(sessions[0])).filter { $0 == 0x0A }.count, "no event twice")
 
         // The first checkpoint lists everything: a resumed run has nothing left to do.
-        let (_, resumed) = try backfill(Corpus.directory.path, server: server, checkpoint: work + "/one.checkpoint")
+        let (_, resumed) = try await backfill(Corpus.directory.path, server: server, checkpoint: work + "/one.checkpoint")
         #expect(resumed?.sessions == 0 && resumed?.event_requests == 0)
     }
 
@@ -70,22 +71,27 @@ import RRStoreTestSupport
         let sessions = try Corpus.sessions()
         let checkpoint = work + "/cp"
 
-        let first = Process()
-        first.executableURL = CLI.binary
-        first.arguments = ["backfill", Corpus.directory.path, "--server", "http://127.0.0.1:\(server.port)", "--checkpoint", checkpoint, "--concurrency", "1"]
-        first.standardError = FileHandle.nullDevice
-        first.standardOutput = FileHandle.nullDevice
-        try first.run()
-        var finished = 0
-        for _ in 0..<600 where finished < 3 {
-            usleep(20_000)
-            finished = (try? String(contentsOfFile: checkpoint, encoding: .utf8))?.split(separator: "\n").count ?? 0
+        let arguments = ["backfill", Corpus.directory.path, "--server", "http://127.0.0.1:\(server.port)", "--checkpoint", checkpoint, "--concurrency", "1"]
+        // Polls and waits on BlockingIO's threads, not the cooperative pool's.
+        let finished = try await BlockingIO.run { () throws -> Int in
+            let first = Process()
+            first.executableURL = CLI.binary
+            first.arguments = arguments
+            first.standardError = FileHandle.nullDevice
+            first.standardOutput = FileHandle.nullDevice
+            try first.run()
+            var finished = 0
+            for _ in 0..<600 where finished < 3 {
+                usleep(20_000)
+                finished = (try? String(contentsOfFile: checkpoint, encoding: .utf8))?.split(separator: "\n").count ?? 0
+            }
+            kill(first.processIdentifier, SIGKILL)
+            first.waitUntilExit()
+            return finished
         }
-        kill(first.processIdentifier, SIGKILL)
-        first.waitUntilExit()
         #expect(finished >= 3 && finished < sessions.count, "killed part-way: \(finished) of \(sessions.count) sessions done")
 
-        let (result, summary) = try backfill(Corpus.directory.path, server: server, checkpoint: checkpoint)
+        let (result, summary) = try await backfill(Corpus.directory.path, server: server, checkpoint: checkpoint)
         #expect(result.status == 0, "\(result.stderr)")
         #expect((summary?.skipped_sessions ?? 0) >= finished, "finished sessions are not loaded again")
         #expect((summary?.sessions ?? 0) + (summary?.skipped_sessions ?? 0) == sessions.count + 2, "the rest are (the 2 manifests are skipped too)")
@@ -106,7 +112,7 @@ import RRStoreTestSupport
         try Data("[{\"type\":4,\"data\":{}}, {\"type\": ]".utf8).write(to: URL(fileURLWithPath: work + "/src/broken.json"))
         let server = try ServeCrashTests.Server(data: work + "/data")
         defer { server.terminate() }
-        let (result, summary) = try backfill(work + "/src", server: server, checkpoint: work + "/cp")
+        let (result, summary) = try await backfill(work + "/src", server: server, checkpoint: work + "/cp")
         #expect(result.status == 1, "a failed session makes the run exit 1")
         #expect(summary?.sessions == 1)
         #expect(Set(summary?.failed_sessions ?? []) == ["a/cut.json.gz", "broken.json"])
@@ -133,7 +139,7 @@ import RRStoreTestSupport
         try Data(try GzipEncoder.compress(array)).write(to: URL(fileURLWithPath: work + "/src/packed.json.gz"))
         let server = try ServeCrashTests.Server(data: work + "/data")
         defer { server.terminate() }
-        let (result, summary) = try backfill(work + "/src", server: server, checkpoint: work + "/cp")
+        let (result, summary) = try await backfill(work + "/src", server: server, checkpoint: work + "/cp")
         #expect(result.status == 0, "\(result.stderr)")
         #expect(summary?.sessions == 1 && summary?.events == events.count)
         #expect(Data(try await server.client.readEvents("packed")) == (try Corpus.eventsAsNDJSON(url)), "unpacked to the recorder's exact text")
@@ -209,7 +215,7 @@ import RRStoreTestSupport
         defer { try? FileManager.default.removeItem(atPath: work) }
         let server = try ServeCrashTests.Server(data: work + "/data")
         defer { server.terminate() }
-        let (result, summary) = try backfill("s3://\(bucket)/legacy", server: server, checkpoint: work + "/cp", extra: ["--s3-endpoint", endpoint],
+        let (result, summary) = try await backfill("s3://\(bucket)/legacy", server: server, checkpoint: work + "/cp", extra: ["--s3-endpoint", endpoint],
                                              environment: ["AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b"])
         #expect(result.status == 0, "\(result.stderr)")
         #expect(summary?.sessions == sessions.count + 1 && summary?.failed_sessions.isEmpty == true)
@@ -217,10 +223,10 @@ import RRStoreTestSupport
             #expect(Data(try await server.client.readEvents(id)) == ndjson, "\(id) reads back equal to its source")
         }
         // Resumable like any other source.
-        let (_, again) = try backfill("s3://\(bucket)/legacy", server: server, checkpoint: work + "/cp", extra: ["--s3-endpoint", endpoint],
+        let (_, again) = try await backfill("s3://\(bucket)/legacy", server: server, checkpoint: work + "/cp", extra: ["--s3-endpoint", endpoint],
                                       environment: ["AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b"])
         #expect(again?.sessions == 0 && again?.skipped_sessions == sessions.count + 1)
-        let missingKeys = try CLI.run(["backfill", "s3://\(bucket)/legacy", "--server", "http://127.0.0.1:\(server.port)"],
+        let missingKeys = try await CLI.run(["backfill", "s3://\(bucket)/legacy", "--server", "http://127.0.0.1:\(server.port)"],
                                      environment: ["AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": ""])
         #expect(missingKeys.status != 0 && missingKeys.stderr.contains("AWS_ACCESS_KEY_ID"), "\(missingKeys.stderr)")
     }
@@ -245,10 +251,10 @@ import RRStoreTestSupport
         struct Point: Decodable { var sessions: Int; var raw: Int; var gzip: Int; var rrstore: Int; var archival: Int? }
     }
 
-    @Test func storedBytesMatchTheDisk() throws {
+    @Test func storedBytesMatchTheDisk() async throws {
         let work = FileManager.default.temporaryDirectory.appendingPathComponent("rrstore-bench-test-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: work) }
-        let result = try CLI.run(["bench", "--corpus", Corpus.directory.path, "--json", "--keep", work + "/store", "--chart", work + "/chart.svg", "--archival-anchor"])
+        let result = try await CLI.run(["bench", "--corpus", Corpus.directory.path, "--json", "--keep", work + "/store", "--chart", work + "/chart.svg", "--archival-anchor"])
         #expect(result.status == 0, "\(result.stderr)")
         let report = try JSONDecoder().decode(Report.self, from: result.stdout)
         let sessions = try Corpus.sessions()

@@ -1,5 +1,6 @@
 import Foundation
 import RRStoreCore
+import RRStoreIO
 import RRStoreStorage
 import Testing
 
@@ -26,9 +27,15 @@ enum CLI {
         var stderr: String
     }
 
-    /// Runs rrstore with `arguments`, feeding `stdin` from a file if given.
-    /// Runs rrstore with `arguments`; `environment` adds to (or overrides) this process's.
-    static func run(_ arguments: [String], stdinFile: URL? = nil, stdoutFile: URL? = nil, environment: [String: String] = [:]) throws -> Result {
+    /// Runs rrstore with `arguments`, feeding `stdin` from a file if given; `environment`
+    /// adds to (or overrides) this process's. The wait is on `BlockingIO`'s threads: a test
+    /// blocked in `waitUntilExit` on the cooperative pool (two threads on a two-core machine)
+    /// stalls every other test's async work, PostgreSQL clients and embedded servers alike.
+    static func run(_ arguments: [String], stdinFile: URL? = nil, stdoutFile: URL? = nil, environment: [String: String] = [:]) async throws -> Result {
+        try await BlockingIO.run { try runBlocking(arguments, stdinFile: stdinFile, stdoutFile: stdoutFile, environment: environment) }
+    }
+
+    private static func runBlocking(_ arguments: [String], stdinFile: URL?, stdoutFile: URL?, environment: [String: String]) throws -> Result {
         let process = Process()
         process.executableURL = binary
         process.arguments = arguments
@@ -60,24 +67,24 @@ enum CLI {
 }
 
 @Suite(.serialized) struct CLITests {
-    @Test func everyCorpusSessionRoundTripsThroughTheCLIAndAssetsAreWrittenOnce() throws {
+    @Test func everyCorpusSessionRoundTripsThroughTheCLIAndAssetsAreWrittenOnce() async throws {
         let work = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: work) }
         let assets = work.appendingPathComponent("assets")
         var newAssetsFirstPass = 0
         for session in try Corpus.sessions() {
             let rewritten = work.appendingPathComponent("rewritten.ndjson")
-            let rewrite = try CLI.run(["rewrite", "--loose", "--assets", assets.path, session.path], stdoutFile: rewritten)
+            let rewrite = try await CLI.run(["rewrite", "--loose", "--assets", assets.path, session.path], stdoutFile: rewritten)
             #expect(rewrite.status == 0, "\(session.lastPathComponent): \(rewrite.stderr)")
             #expect(rewrite.stderr.contains("events: "))
             newAssetsFirstPass += FileManager.default.enumerator(atPath: assets.path)?.allObjects.count ?? 0
-            let rehydrate = try CLI.run(["rehydrate", "--assets", assets.path, rewritten.path])
+            let rehydrate = try await CLI.run(["rehydrate", "--assets", assets.path, rewritten.path])
             #expect(rehydrate.status == 0, "\(rehydrate.stderr)")
             #expect(rehydrate.stdout == (try Corpus.eventsAsNDJSON(session)), "\(session.lastPathComponent) comes back byte for byte")
         }
         // A second rewrite of a session writes no new asset.
         let before = try assetFiles(assets)
-        let again = try CLI.run(["rewrite", "--loose", "--assets", assets.path, try Corpus.sessions()[0].path])
+        let again = try await CLI.run(["rewrite", "--loose", "--assets", assets.path, try Corpus.sessions()[0].path])
         #expect(again.status == 0)
         #expect(try assetFiles(assets) == before)
         #expect(again.stderr.contains("new 0/0"))
@@ -98,16 +105,16 @@ enum CLI {
 
     /// The default: small assets in packs. Every session round-trips, a second rewrite
     /// writes nothing, and the directory holds a few packs instead of a file per asset.
-    @Test func everyCorpusSessionRoundTripsThroughPackedAssets() throws {
+    @Test func everyCorpusSessionRoundTripsThroughPackedAssets() async throws {
         let work = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: work) }
         let assets = work.appendingPathComponent("assets")
         let sessions = try Corpus.sessions()
         for session in sessions {
             let rewritten = work.appendingPathComponent("rewritten.ndjson")
-            let rewrite = try CLI.run(["rewrite", "--assets", assets.path, session.path], stdoutFile: rewritten)
+            let rewrite = try await CLI.run(["rewrite", "--assets", assets.path, session.path], stdoutFile: rewritten)
             #expect(rewrite.status == 0, "\(session.lastPathComponent): \(rewrite.stderr)")
-            let rehydrate = try CLI.run(["rehydrate", "--assets", assets.path, rewritten.path])
+            let rehydrate = try await CLI.run(["rehydrate", "--assets", assets.path, rewritten.path])
             #expect(rehydrate.status == 0, "\(rehydrate.stderr)")
             #expect(rehydrate.stdout == (try Corpus.eventsAsNDJSON(session)), "\(session.lastPathComponent) comes back byte for byte")
         }
@@ -115,7 +122,7 @@ enum CLI {
         let loose = try assetFiles(assets)
         #expect(!packs.isEmpty && packs.count <= 2 * sessions.count, "\(packs.count) packs")
         #expect(loose.count < 20, "only assets of 1 MiB and more are files of their own: \(loose.count)")
-        let again = try CLI.run(["rewrite", "--assets", assets.path, sessions[0].path])
+        let again = try await CLI.run(["rewrite", "--assets", assets.path, sessions[0].path])
         #expect(again.status == 0 && again.stderr.contains("new 0/0") && !again.stderr.contains(" new 1"))
         #expect(try FileManager.default.contentsOfDirectory(atPath: assets.appendingPathComponent("packs").path).count == packs.count,
                 "a second rewrite writes no pack")
@@ -127,21 +134,21 @@ enum CLI {
         return Set(all.filter { $0.split(separator: "/").last.map { $0.count == 64 || $0.count == 67 } == true || $0.contains(".tmp-") })
     }
 
-    @Test func readsStandardInputAndGivesURLsWhenAsked() throws {
+    @Test func readsStandardInputAndGivesURLsWhenAsked() async throws {
         let work = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: work) }
         let session = try Corpus.sessions()[0]
         let rewritten = work.appendingPathComponent("r.ndjson")
-        let rewrite = try CLI.run(["rewrite", "--assets", work.appendingPathComponent("a").path, "-"], stdinFile: session, stdoutFile: rewritten)
+        let rewrite = try await CLI.run(["rewrite", "--assets", work.appendingPathComponent("a").path, "-"], stdinFile: session, stdoutFile: rewritten)
         #expect(rewrite.status == 0, "\(rewrite.stderr)")
-        let linked = try CLI.run(["rehydrate", "--assets", work.appendingPathComponent("a").path, "--url-base", "http://127.0.0.1:8080", rewritten.path])
+        let linked = try await CLI.run(["rehydrate", "--assets", work.appendingPathComponent("a").path, "--url-base", "http://127.0.0.1:8080", rewritten.path])
         #expect(linked.status == 0, "\(linked.stderr)")
         let body = String(decoding: linked.stdout, as: UTF8.self)
         #expect(body.contains("\"rr_dataURL\":\"http://127.0.0.1:8080/assets/sha256:"))
         #expect(!body.contains("data:image/png;base64,"))
     }
 
-    @Test func brokenInputsFailWithAClearMessage() throws {
+    @Test func brokenInputsFailWithAClearMessage() async throws {
         let work = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: work) }
         let assets = work.appendingPathComponent("a").path
@@ -149,23 +156,23 @@ enum CLI {
         let gz = try GzipEncoder.compress(Array(#"[{"type":4,"data":{"href":"x"},"timestamp":1}]"#.utf8))
         let truncated = work.appendingPathComponent("t.json.gz")
         try Data(gz.prefix(gz.count - 6)).write(to: truncated)
-        let a = try CLI.run(["rewrite", "--assets", assets, truncated.path])
+        let a = try await CLI.run(["rewrite", "--assets", assets, truncated.path])
         #expect(a.status == 1)
         #expect(a.stderr.contains("invalid_gzip") && a.stderr.contains("truncated"), "\(a.stderr)")
 
         let invalid = work.appendingPathComponent("bad.json")
         try Data(#"[{"type":4,"data":{"href":"x"},"timestamp":1}, {"type":3,"data":{"x":01}}]"#.utf8).write(to: invalid)
-        let b = try CLI.run(["rewrite", "--assets", assets, invalid.path])
+        let b = try await CLI.run(["rewrite", "--assets", assets, invalid.path])
         #expect(b.status == 1)
         #expect(b.stderr.contains("event 2") && b.stderr.contains("invalid_json") && b.stderr.contains("at byte"), "\(b.stderr)")
 
         let missing = work.appendingPathComponent("m.ndjson")
         try Data(#"{"a":"rrasset:sha256:\#(String(repeating: "ab", count: 32))"}"#.utf8).write(to: missing)
-        let c = try CLI.run(["rehydrate", "--assets", assets, missing.path])
+        let c = try await CLI.run(["rehydrate", "--assets", assets, missing.path])
         #expect(c.status == 1)
         #expect(c.stderr.contains("missing_asset"), "\(c.stderr)")
 
-        let d = try CLI.run(["rewrite", "--assets", assets, work.appendingPathComponent("nope.json").path])
+        let d = try await CLI.run(["rewrite", "--assets", assets, work.appendingPathComponent("nope.json").path])
         #expect(d.status == 1)
         #expect(d.stderr.contains("No such file"), "\(d.stderr)")
     }
@@ -176,7 +183,7 @@ enum CLI {
             .flatMap { Int($0.dropFirst("peak memory: ".count).split(separator: " ")[0]) }
     }
 
-    @Test func memoryStaysNearTheLargestEventWhateverTheInputSize() throws {
+    @Test func memoryStaysNearTheLargestEventWhateverTheInputSize() async throws {
         let work = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: work) }
         // 64 MiB of ~32 KiB events: pages of a site, each page snapshotted again and again.
@@ -202,18 +209,18 @@ enum CLI {
 
         let assets = work.appendingPathComponent("a").path
         let rewritten = work.appendingPathComponent("r.ndjson")
-        let rewrite = try CLI.run(["rewrite", "--assets", assets, input.path], stdoutFile: rewritten)
+        let rewrite = try await CLI.run(["rewrite", "--assets", assets, input.path], stdoutFile: rewritten)
         #expect(rewrite.status == 0, "\(rewrite.stderr)")
         let back = work.appendingPathComponent("back.ndjson")
-        let rehydrate = try CLI.run(["rehydrate", "--assets", assets, rewritten.path], stdoutFile: back)
+        let rehydrate = try await CLI.run(["rehydrate", "--assets", assets, rewritten.path], stdoutFile: back)
         #expect(rehydrate.status == 0, "\(rehydrate.stderr)")
         #expect(FileManager.default.contentsEqual(atPath: input.path, andPath: back.path))
         // The same commands on the first event alone: the binary and runtime's own footprint.
         let one = work.appendingPathComponent("one.ndjson")
         try Data(try Data(contentsOf: input).prefix { $0 != 0x0A } + [0x0A]).write(to: one)
         let oneRewritten = work.appendingPathComponent("one-r.ndjson")
-        let rewriteOne = try CLI.run(["rewrite", "--assets", work.appendingPathComponent("b").path, one.path], stdoutFile: oneRewritten)
-        let rehydrateOne = try CLI.run(["rehydrate", "--assets", work.appendingPathComponent("b").path, oneRewritten.path],
+        let rewriteOne = try await CLI.run(["rewrite", "--assets", work.appendingPathComponent("b").path, one.path], stdoutFile: oneRewritten)
+        let rehydrateOne = try await CLI.run(["rehydrate", "--assets", work.appendingPathComponent("b").path, oneRewritten.path],
                                        stdoutFile: work.appendingPathComponent("one-back.ndjson"))
         // Largest event ~32 KiB, the input mapped 2 MiB at a time, caches holding this input's
         // few distinct pages, heap pages of 2 MiB: a small constant above the footprint,
@@ -226,10 +233,10 @@ enum CLI {
 }
 
 @Suite struct CheckStorageTests {
-    @Test func embeddedDefaultPassesAndReportsBothStores() throws {
+    @Test func embeddedDefaultPassesAndReportsBothStores() async throws {
         let work = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: work) }
-        let result = try CLI.run(["check-storage", "--data", work.path])
+        let result = try await CLI.run(["check-storage", "--data", work.path])
         #expect(result.status == 0, "\(result.stderr)")
         let output = String(decoding: result.stdout, as: UTF8.self)
         #expect(output.contains("blob store (file): put, get, range, list, delete ok"))
@@ -237,50 +244,53 @@ enum CLI {
         #expect(FileManager.default.fileExists(atPath: work.appendingPathComponent("metadata.sqlite").path))
     }
 
-    @Test func badSettingsFailWithAMessageThatSaysWhatToFix() throws {
-        let a = try CLI.run(["check-storage", "--blob-store", "s3"])
+    @Test func badSettingsFailWithAMessageThatSaysWhatToFix() async throws {
+        let a = try await CLI.run(["check-storage", "--blob-store", "s3"])
         #expect(a.status != 0)
         #expect(a.stderr.contains("--s3-bucket"), "\(a.stderr)")
-        let b = try CLI.run(["check-storage", "--metadata", "mysql"])
+        let b = try await CLI.run(["check-storage", "--metadata", "mysql"])
         #expect(b.status != 0)
         #expect(b.stderr.contains("--metadata must be one of sqlite, postgres"), "\(b.stderr)")
     }
 
-    @Test func anUnreachablePostgreSQLStopsTheStartWithAMessageInsteadOfHanging() throws {
+    @Test func anUnreachablePostgreSQLStopsTheStartWithAMessageInsteadOfHanging() async throws {
         let work = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: work) }
         // Nothing listens on port 1: every connection attempt is refused, and the pool retries.
         let started = Date()
-        let result = try CLI.run(["serve", "--port", "0", "--data", work.path, "--metadata", "postgres",
+        let result = try await CLI.run(["serve", "--port", "0", "--data", work.path, "--metadata", "postgres",
                                   "--postgres-url", "postgres://rrstore@127.0.0.1:1/rrstore"],
                                  environment: ["RRSTORE_POSTGRES_TIMEOUT": "2"])
         #expect(result.status != 0)
         #expect(result.stderr.contains("PostgreSQL at 127.0.0.1:1 did not answer within 2.0 seconds"), "\(result.stderr.suffix(600))")
         #expect(Date().timeIntervalSince(started) < 30)
-        let bad = try CLI.run(["check-storage", "--postgres-timeout", "0"])
+        let bad = try await CLI.run(["check-storage", "--postgres-timeout", "0"])
         #expect(bad.status != 0)
         #expect(bad.stderr.contains("--postgres-timeout must be a number of seconds above 0"), "\(bad.stderr)")
     }
 
     @Test(.enabled(if: ProcessInfo.processInfo.environment["RRSTORE_TEST_S3_ENDPOINT"] != nil || ProcessInfo.processInfo.environment["CI"] == "true"))
-    func s3AndPostgresFromTheEnvironment() throws {
+    func s3AndPostgresFromTheEnvironment() async throws {
         let environment = ProcessInfo.processInfo.environment
         guard let endpoint = environment["RRSTORE_TEST_S3_ENDPOINT"], let postgres = environment["RRSTORE_TEST_POSTGRES_URL"] else {
             throw RRStoreError(.invalidConfiguration, "run through scripts/test.sh: it starts moto and PostgreSQL")
         }
         // The bucket must exist: create it through the library, then configure the CLI by environment only.
         let bucket = "rrstore-check-\(UUID().uuidString.lowercased().prefix(12))"
-        let create = try CLI.run(["check-storage", "--blob-store", "s3", "--s3-endpoint", endpoint, "--s3-bucket", bucket],
+        let create = try await CLI.run(["check-storage", "--blob-store", "s3", "--s3-endpoint", endpoint, "--s3-bucket", bucket],
                                  environment: ["AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b"])
         #expect(create.status != 0, "a missing bucket is an error")
         #expect(create.stderr.contains("NoSuchBucket"), "\(create.stderr)")
-        let made = Process()
-        made.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        made.arguments = ["python3", "-c", "import boto3,sys; boto3.client('s3', endpoint_url=sys.argv[1], region_name='us-east-1', aws_access_key_id='a', aws_secret_access_key='b').create_bucket(Bucket=sys.argv[2])", endpoint, bucket]
-        try made.run()
-        made.waitUntilExit()
-        #expect(made.terminationStatus == 0)
-        let result = try CLI.run(["check-storage"], environment: [
+        let made = try await BlockingIO.run { () throws -> Int32 in
+            let made = Process()
+            made.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            made.arguments = ["python3", "-c", "import boto3,sys; boto3.client('s3', endpoint_url=sys.argv[1], region_name='us-east-1', aws_access_key_id='a', aws_secret_access_key='b').create_bucket(Bucket=sys.argv[2])", endpoint, bucket]
+            try made.run()
+            made.waitUntilExit()
+            return made.terminationStatus
+        }
+        #expect(made == 0, "the bucket is made")
+        let result = try await CLI.run(["check-storage"], environment: [
             "RRSTORE_BLOB_STORE": "s3", "RRSTORE_S3_ENDPOINT": endpoint, "RRSTORE_S3_BUCKET": bucket, "RRSTORE_S3_PREFIX": "deploy",
             "RRSTORE_METADATA": "postgres", "RRSTORE_POSTGRES_URL": postgres,
             "AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b",
@@ -293,19 +303,23 @@ enum CLI {
 }
 
 @Suite struct OpenAPITests {
-    @Test func theSpecificationIsValidOpenAPIAndDocumentsEveryReferenceForm() throws {
+    @Test func theSpecificationIsValidOpenAPIAndDocumentsEveryReferenceForm() async throws {
         let spec = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("openapi.yaml")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-c", "import sys, yaml; from openapi_spec_validator import validate; validate(yaml.safe_load(open(sys.argv[1]))); print('valid')", spec.path]
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0, "openapi-spec-validator: \(text)")
+        let specPath = spec.path
+        let (status, text) = try await BlockingIO.run { () throws -> (Int32, String) in
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = ["python3", "-c", "import sys, yaml; from openapi_spec_validator import validate; validate(yaml.safe_load(open(sys.argv[1]))); print('valid')", specPath]
+            let output = Pipe()
+            process.standardOutput = output
+            process.standardError = output
+            try process.run()
+            let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            return (process.terminationStatus, text)
+        }
+        #expect(status == 0, "openapi-spec-validator: \(text)")
         let body = try String(contentsOf: spec, encoding: .utf8)
         for form in ["rrasset:sha256:<hex>", ";json", ";nested", ";data:<type>;base64", "rrtree:sha256:<hex>"] {
             #expect(body.contains(form), "openapi.yaml documents \(form)")

@@ -1,4 +1,5 @@
 import Foundation
+import RRStoreIO
 import RRStoreClient
 import RRStoreCore
 import Testing
@@ -10,8 +11,13 @@ import Glibc
 /// `rrstore gc` killed in the middle of its sweep and of a pack rewrite, then run again:
 /// nothing live is lost, and the second run finishes what the killed ones left.
 @Suite struct GCCrashTests {
-    /// Runs `rrstore gc` until it reports it stalled at `point`, then SIGKILLs it.
-    static func killGC(_ data: String, at point: String) throws -> String {
+    /// Runs `rrstore gc` until it reports it stalled at `point`, then SIGKILLs it (on
+    /// `BlockingIO`'s threads: it waits on a pipe and a process).
+    static func killGC(_ data: String, at point: String) async throws -> String {
+        try await BlockingIO.run { try killGCBlocking(data, at: point) }
+    }
+
+    private static func killGCBlocking(_ data: String, at point: String) throws -> String {
         let process = Process()
         process.executableURL = CLI.binary
         process.arguments = ["gc", "--data", data, "--grace-period", "0", "--touch-resolution", "0", "--rewrite-below", "0.95", "--lease-seconds", "1"]
@@ -55,19 +61,19 @@ import Glibc
 
         // Killed after a sweep batch's rows went (their objects not yet), then, run again,
         // after the rewritten pack was indexed (the old one not yet deleted).
-        let sweep = try Self.killGC(data, at: "sweep")
+        let sweep = try await Self.killGC(data, at: "sweep")
         #expect(sweep.contains("gc: stalled at sweep"), "\(sweep)")
-        let pack = try Self.killGC(data, at: "pack")
+        let pack = try await Self.killGC(data, at: "pack")
         #expect(pack.contains("gc: stalled at pack"), "\(pack)")
 
-        let finished = try CLI.run(["gc", "--data", data, "--grace-period", "0", "--touch-resolution", "0", "--rewrite-below", "0.95", "--json"])
+        let finished = try await CLI.run(["gc", "--data", data, "--grace-period", "0", "--touch-resolution", "0", "--rewrite-below", "0.95", "--json"])
         #expect(finished.status == 0, "\(finished.stderr)")
         let report = try #require(try JSONSerialization.jsonObject(with: Data(finished.stdout)) as? [String: Any])
         // The killed rewrite left the old pack (its row emptied, its object still there).
         #expect(report["packsDeleted"] as? Int ?? 0 >= 1 && report["packBytesReclaimed"] as? Int ?? 0 > 0,
                 "the run after the killed ones deletes the pack the killed rewrite left: \(report)")
 
-        let again = try CLI.run(["gc", "--data", data, "--grace-period", "0", "--touch-resolution", "0", "--rewrite-below", "0.95", "--json"])
+        let again = try await CLI.run(["gc", "--data", data, "--grace-period", "0", "--touch-resolution", "0", "--rewrite-below", "0.95", "--json"])
         let quiet = try #require(try JSONSerialization.jsonObject(with: Data(again.stdout)) as? [String: Any])
         #expect((quiet["assets"] as? [String: Any])?["count"] as? Int == 0 && quiet["packsRewritten"] as? Int == 0
                 && (quiet["orphans"] as? [String: Any])?["count"] as? Int == 0, "nothing left to do: \(quiet)")

@@ -1,4 +1,5 @@
 import Foundation
+import RRStoreIO
 import RRStoreClient
 import RRStoreCore
 import Synchronization
@@ -233,25 +234,28 @@ import Glibc
         #expect(before > 1000)
 
         // Killed once it has moved a few pages.
-        let killed = Process()
-        killed.executableURL = CLI.binary
-        killed.arguments = ["repack", "--data", data, "--page-size", "100", "--pack-level", "3"]
-        let progress = Pipe()
-        killed.standardError = progress
-        killed.standardOutput = FileHandle.nullDevice
-        try killed.run()
-        var heard = ""
-        while heard.components(separatedBy: "repack:").count < 4 {
-            let piece = progress.fileHandleForReading.availableData
-            guard !piece.isEmpty else { break }
-            heard += String(decoding: piece, as: UTF8.self)
+        // Reads the progress and waits on BlockingIO's threads, not the cooperative pool's.
+        try await BlockingIO.run {
+            let killed = Process()
+            killed.executableURL = CLI.binary
+            killed.arguments = ["repack", "--data", data, "--page-size", "100", "--pack-level", "3"]
+            let progress = Pipe()
+            killed.standardError = progress
+            killed.standardOutput = FileHandle.nullDevice
+            try killed.run()
+            var heard = ""
+            while heard.components(separatedBy: "repack:").count < 4 {
+                let piece = progress.fileHandleForReading.availableData
+                guard !piece.isEmpty else { break }
+                heard += String(decoding: piece, as: UTF8.self)
+            }
+            kill(killed.processIdentifier, SIGKILL)
+            killed.waitUntilExit()
         }
-        kill(killed.processIdentifier, SIGKILL)
-        killed.waitUntilExit()
         let midway = looseFiles()
         #expect(midway < before && midway > 0, "killed part way: \(midway) of \(before) left")
 
-        let resumed = try CLI.run(["repack", "--data", data, "--pack-level", "3"])
+        let resumed = try await CLI.run(["repack", "--data", data, "--pack-level", "3"])
         #expect(resumed.status == 0, "\(resumed.stderr)")
         let summary = String(decoding: resumed.stdout, as: UTF8.self)
         #expect(summary.contains(" 0 damaged"), "\(summary)")
@@ -281,8 +285,8 @@ import Glibc
         let scratch = data + "/scratch"
         for url in sessions {
             let rewritten = URL(fileURLWithPath: data + "/rewritten.ndjson")
-            #expect(try CLI.run(["rewrite", "--assets", scratch, url.path], stdoutFile: rewritten).status == 0)
-            let rehydrated = try CLI.run(["rehydrate", "--assets", data + "/blobs", rewritten.path])
+            #expect(try await CLI.run(["rewrite", "--assets", scratch, url.path], stdoutFile: rewritten).status == 0)
+            let rehydrated = try await CLI.run(["rehydrate", "--assets", data + "/blobs", rewritten.path])
             #expect(rehydrated.status == 0, "\(rehydrated.stderr)")
             #expect(rehydrated.stdout == (try Corpus.eventsAsNDJSON(url)), "\(url.lastPathComponent) from the server's packs, byte for byte")
         }
