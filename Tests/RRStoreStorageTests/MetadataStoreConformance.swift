@@ -174,6 +174,15 @@ struct MetadataStoreConformance<Store: MetadataStore> {
         let stored = try await store.linkedAsset(tenant: tenant, digest: a)
         #expect(stored?.firstStored == 100)
         #expect(stored?.lastTouched == 300, "touching only moves forward")
+        // What a have-set or a repeated upload does: a row touched within the resolution is
+        // left as it is (SQLite answers it with a read), a later touch moves it forward, and
+        // only indexed digests are answered.
+        let never = SHA256Digest.hash(Array("\(tenant) never stored".utf8))
+        #expect(try await store.touchAssets([a, never, a], at: 1_000, resolution: 800) == [a])
+        #expect(try await store.linkedAsset(tenant: tenant, digest: a)?.lastTouched == 300, "touched at 300, within 800 of 1,000")
+        #expect(try await store.touchAssets([a], at: 1_200, resolution: 800) == [a])
+        #expect(try await store.linkedAsset(tenant: tenant, digest: a)?.lastTouched == 1_200, "past the resolution: moved forward")
+        #expect(try await store.touchAssets([never], at: 1_300, resolution: 0).isEmpty)
         #expect(stored?.mediaType == "image/png")
         #expect(stored?.kind == .extracted(.dataURI))
         #expect(try await store.linkedAsset(tenant: tenant, digest: b) == nil, "linked, never indexed")
