@@ -37,5 +37,29 @@ measure() {  # NAME COMMAND...: bytes and best time over the sessions
   measure "cat (the anchor: process start and pipes only)" cat
   measure "gzip -9 (format 1)" gzip -9 -c
   for level in 3 4 5 6 9; do measure "zstd -$level" zstd -q -T1 -$level -c; done
+  # Would a per-tenant dictionary pay (issue 15, point 6)? Trained on the first half of each
+  # site's sessions (what a tenant stored before), used on the second half, its own stored
+  # size counted against what it saves.
+  mkdir -p "$work/earlier" "$work/later"
+  for f in "$work"/*.ndjson; do
+    n=$(basename "$f" .ndjson); n=${n##*session-}
+    if [ "$((10#$n))" -le 6 ]; then cp "$f" "$work/earlier/"; else cp "$f" "$work/later/"; fi
+  done
+  later_raw=$(cat "$work"/later/*.ndjson | wc -c)
+  echo
+  echo "Dictionaries: trained on sessions 1–6 of each site (split into 4 KiB samples), used on sessions 7–12 ($later_raw bytes);"
+  echo "*stored* adds the dictionary itself (zstd -19), kept once per tenant."
+  echo
+  echo "| how, sessions 7–12 | bytes | stored | × without |"
+  echo "|---|---:|---:|---:|"
+  plain=0; for f in "$work"/later/*.ndjson; do plain=$((plain + $(zstd -q -T1 -3 -c < "$f" | wc -c))); done
+  printf '| zstd -3, no dictionary | %d | %d | 1.000 |\n' "$plain" "$plain"
+  split -b 4096 -a 4 <(cat "$work"/earlier/*.ndjson) "$work/sample-"
+  for size in 16 64 112; do
+    zstd -q --train "$work"/sample-* --maxdict=$((size * 1024)) -o "$work/dict-$size" >/dev/null 2>&1
+    with=0; for f in "$work"/later/*.ndjson; do with=$((with + $(zstd -q -T1 -3 -D "$work/dict-$size" -c < "$f" | wc -c))); done
+    stored=$((with + $(zstd -q -19 -c < "$work/dict-$size" | wc -c)))
+    printf '| zstd -3, %d KiB dictionary | %d | %d | %.3f |\n' "$size" "$with" "$stored" "$(echo "$stored / $plain" | bc -l)"
+  done
 } > "$out"
 cat "$out"

@@ -2,11 +2,14 @@
 # The service benchmark (benchmarks/service-bench.py: asset PUT/GET, ingest, RSS, a 1 GB
 # recording, each with nginx as the anchor in the same run) for two binaries, run
 # alternately (before, after, after, before): the machine drifts between runs, so each run's
-# ratio to its own nginx is the figure to compare. Writes benchmarks/results/service-paired.md.
-# Usage: benchmarks/service-paired.sh BEFORE_BINARY AFTER_BINARY   (needs wrk and nginx)
+# ratio to its own nginx is the figure to compare. Writes OUT (benchmarks/results/service-paired.md
+# unless given), headed by TITLE (what changed between the two).
+# Usage: benchmarks/service-paired.sh BEFORE_BINARY AFTER_BINARY [TITLE] [OUT]   (needs wrk and nginx)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 before="$1"; after="$2"
+title="${3:-The service before and after packs and batch uploads (issue 15)}"
+out="${4:-benchmarks/results/service-paired.md}"
 work="$(mktemp -d "${TMPDIR:-/tmp}/rrstore-service-paired.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 n=0
@@ -15,9 +18,9 @@ for bin in "$before" "$after" "$after" "$before"; do
   python3 benchmarks/service-bench.py "$bin" "$work/run-$n.md"
   echo "service-paired: run $n of 4 done" >&2
 done
-python3 - "$work" "$before" "$after" <<'PY'
+python3 - "$work" "$before" "$after" "$title" "$out" <<'PY'
 import datetime, json, os, re, sys
-work, before, after = sys.argv[1:]
+work, before, after, title, out = sys.argv[1:]
 runs = []
 for n in range(1, 5):
     text = open(f"{work}/run-{n}.md").read()
@@ -30,7 +33,7 @@ def cell(r, key):
 def side(name, key):
     return "; ".join(cell(r, key) for r, o in zip(runs, order) if o == name)
 lines = [
-    "# The service before and after packs and batch uploads (issue 15), paired", "",
+    f"# {title}, paired", "",
     f"Measured {datetime.date.today()} on {cpu}, {os.cpu_count()} cores: `benchmarks/service-paired.sh {before} {after}`, four whole",
     "runs of `benchmarks/service-bench.py` one after the other (before, after, after, before), each with its nginx anchor",
     "in the same run. Cells: × nginx (rrstore req/s); the ratio is the figure to compare.", "",
@@ -49,6 +52,6 @@ rows = [
 for label, value in rows:
     lines.append(f"| {label} | {joined('before', value)} | {joined('after', value)} |")
 lines.append("")
-open("benchmarks/results/service-paired.md", "w").write("\n".join(lines))
+open(out, "w").write("\n".join(lines))
 print("\n".join(lines))
 PY
