@@ -21,13 +21,16 @@ public final class AsyncLimiter: Sendable {
     /// Callers waiting for a permit now.
     public var waiting: Int { state.withLock { $0.waiters.count } }
 
+    /// Inlinable so callers get it specialized to their `T` (see `withDeadline`).
+    @inlinable
     public func withPermit<T>(_ body: () async throws -> T) async throws -> T {
         await acquire()
         defer { release() }
         return try await body()
     }
 
-    private func acquire() async {
+    @usableFromInline
+    func acquire() async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let granted = state.withLock { state -> Bool in
                 if state.available > 0 {
@@ -41,7 +44,8 @@ public final class AsyncLimiter: Sendable {
         }
     }
 
-    private func release() {
+    @usableFromInline
+    func release() {
         let next = state.withLock { state -> CheckedContinuation<Void, Never>? in
             guard let waiter = state.waiters.popFirst() else {
                 state.available += 1
