@@ -5,6 +5,9 @@
 # ratio to its own nginx is the figure to compare. Writes OUT (benchmarks/results/service-paired.md
 # unless given), headed by TITLE (what changed between the two).
 # Usage: benchmarks/service-paired.sh BEFORE_BINARY AFTER_BINARY [TITLE] [OUT]   (needs wrk and nginx)
+# Build both binaries the same way, with scripts/release-build.sh (static Swift runtime): a plain
+# `swift build -c release` links libswiftCore dynamically and ingested ~7% slower here, which a
+# pairing would show as the change's cost.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 before="$1"; after="$2"
