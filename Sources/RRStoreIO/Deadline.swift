@@ -6,8 +6,8 @@ import Synchronization
 /// For work whose time a client's patience bounds: reading a body, store round trips.
 ///
 /// Inlinable so each caller gets code specialized to its `T`: unspecialized, every call
-/// looked up `DeadlineRace<T>`'s generic metadata at run time, and a read that wraps each
-/// asset fetch lost ~9% of its speed to it when this moved here from the server.
+/// looked up `DeadlineRace<T>`'s generic metadata at run time, and a read, which wraps each
+/// asset fetch, lost 6-9% of its speed to it when this moved here from the server.
 @inlinable
 public func withDeadline<T: Sendable>(seconds: Double, _ timeout: @escaping @Sendable () -> any Error,
                                       _ body: @escaping @Sendable () async throws -> T) async throws -> T {

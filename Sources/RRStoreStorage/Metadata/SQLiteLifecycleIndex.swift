@@ -7,10 +7,10 @@ extension SQLiteMetadataStore {
     public func touchAssets(_ digests: [SHA256Digest], at time: Int64, resolution: Int64) async throws -> Set<SHA256Digest> {
         guard !digests.isEmpty else { return [] }
         // Most touches find the row touched within the resolution. A read answers those
-        // beside other readers; only rows to move forward take SQLite's one writer (a
-        // write transaction per repeated upload made them queue behind each other: 3x
-        // fewer asset PUTs a second). A row read as fresh is safe from the collector,
-        // whose cutoff leaves out the resolution (`GarbageCollector`).
+        // beside other readers; only rows to move forward take SQLite's one writer (every
+        // have-set, repeated upload and event batch with references made a write
+        // transaction before). A row read as fresh is safe from the collector, whose
+        // cutoff leaves out the resolution (`GarbageCollector`).
         let unique = Array(Set(digests))
         let lastTouched = try await read { db in
             var found: [SHA256Digest: Int64] = [:]
