@@ -41,7 +41,9 @@ struct GCCommand: AsyncParsableCommand {
     var json = false
 
     func validate() throws {
-        guard gracePeriod >= 0 else { throw ValidationError("--grace-period must not be negative") }
+        // Bounded like serve's --gc-grace: the cutoff is computed in milliseconds and must not overflow.
+        guard (0...(365 * 86_400)).contains(gracePeriod) else { throw ValidationError("--grace-period takes 0 to 31536000 seconds (a year)") }
+        guard (0...86_400_000).contains(touchResolution) else { throw ValidationError("--touch-resolution takes 0 to 86400000 milliseconds (a day)") }
         guard (0...1).contains(rewriteBelow) else { throw ValidationError("--rewrite-below takes 0 to 1") }
         guard (1...86_400).contains(leaseSeconds) else { throw ValidationError("--lease-seconds takes 1 to 86400") }
     }
@@ -53,7 +55,7 @@ struct GCCommand: AsyncParsableCommand {
             var policy = GCPolicy()
             policy.graceSeconds = gracePeriod
             policy.rewriteBelow = rewriteBelow
-            policy.touchResolutionMillis = Int64(max(0, touchResolution))
+            policy.touchResolutionMillis = Int64(touchResolution)
             policy.leaseSeconds = leaseSeconds
             let chosen = policy, dryRun = self.dryRun, hooks = Self.stallHooks()
             let report = try await configuration.withMetadataStore { metadata in

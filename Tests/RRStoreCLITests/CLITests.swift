@@ -251,6 +251,12 @@ enum CLI {
         let b = try await CLI.run(["check-storage", "--metadata", "mysql"])
         #expect(b.status != 0)
         #expect(b.stderr.contains("--metadata must be one of sqlite, postgres"), "\(b.stderr)")
+        // gc's periods are bounded (the cutoff in milliseconds must not overflow): refused, not a trap.
+        for (flag, value) in [("--grace-period", "9999999999999999"), ("--touch-resolution", "9223372036854775807")] {
+            let refused = try await CLI.run(["gc", "--data", FileManager.default.temporaryDirectory.appendingPathComponent("rrstore-unused").path, flag, value])
+            #expect(refused.status == 64, "\(flag) \(value): \(refused.stderr)")
+            #expect(refused.stderr.contains("\(flag) takes"), "\(refused.stderr)")
+        }
     }
 
     @Test func anUnreachablePostgreSQLStopsTheStartWithAMessageInsteadOfHanging() async throws {
