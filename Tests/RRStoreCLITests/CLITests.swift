@@ -64,6 +64,23 @@ enum CLI {
         return Result(status: process.terminationStatus, stdout: output, stderr: errorText)
     }
 
+
+    /// Runs `python3 -c script arguments...` (test tooling: boto3, the OpenAPI validator) on
+    /// `BlockingIO`'s threads; answers its status and its output and errors together.
+    static func python(_ script: String, _ arguments: [String]) async throws -> (status: Int32, output: String) {
+        try await BlockingIO.run {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = ["python3", "-c", script] + arguments
+            let output = Pipe()
+            process.standardOutput = output
+            process.standardError = output
+            try process.run()
+            let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            return (process.terminationStatus, text)
+        }
+    }
 }
 
 @Suite(.serialized) struct CLITests {
@@ -287,15 +304,8 @@ enum CLI {
                                  environment: ["AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b"])
         #expect(create.status != 0, "a missing bucket is an error")
         #expect(create.stderr.contains("NoSuchBucket"), "\(create.stderr)")
-        let made = try await BlockingIO.run { () throws -> Int32 in
-            let made = Process()
-            made.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            made.arguments = ["python3", "-c", "import boto3,sys; boto3.client('s3', endpoint_url=sys.argv[1], region_name='us-east-1', aws_access_key_id='a', aws_secret_access_key='b').create_bucket(Bucket=sys.argv[2])", endpoint, bucket]
-            try made.run()
-            made.waitUntilExit()
-            return made.terminationStatus
-        }
-        #expect(made == 0, "the bucket is made")
+        let made = try await CLI.python("import boto3,sys; boto3.client('s3', endpoint_url=sys.argv[1], region_name='us-east-1', aws_access_key_id='a', aws_secret_access_key='b').create_bucket(Bucket=sys.argv[2])", [endpoint, bucket])
+        #expect(made.status == 0, "the bucket is made: \(made.output)")
         let result = try await CLI.run(["check-storage"], environment: [
             "RRSTORE_BLOB_STORE": "s3", "RRSTORE_S3_ENDPOINT": endpoint, "RRSTORE_S3_BUCKET": bucket, "RRSTORE_S3_PREFIX": "deploy",
             "RRSTORE_METADATA": "postgres", "RRSTORE_POSTGRES_URL": postgres,
@@ -312,19 +322,7 @@ enum CLI {
     @Test func theSpecificationIsValidOpenAPIAndDocumentsEveryReferenceForm() async throws {
         let spec = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("openapi.yaml")
-        let specPath = spec.path
-        let (status, text) = try await BlockingIO.run { () throws -> (Int32, String) in
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = ["python3", "-c", "import sys, yaml; from openapi_spec_validator import validate; validate(yaml.safe_load(open(sys.argv[1]))); print('valid')", specPath]
-            let output = Pipe()
-            process.standardOutput = output
-            process.standardError = output
-            try process.run()
-            let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            process.waitUntilExit()
-            return (process.terminationStatus, text)
-        }
+        let (status, text) = try await CLI.python("import sys, yaml; from openapi_spec_validator import validate; validate(yaml.safe_load(open(sys.argv[1]))); print('valid')", [spec.path])
         #expect(status == 0, "openapi-spec-validator: \(text)")
         let body = try String(contentsOf: spec, encoding: .utf8)
         for form in ["rrasset:sha256:<hex>", ";json", ";nested", ";data:<type>;base64", "rrtree:sha256:<hex>"] {
